@@ -1,0 +1,70 @@
+# NeonChat — see README.md. `make run` (embedded) and `make test` are the two front-door commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+export DATABASE_URL_DEFAULT := postgres://postgres@127.0.0.1:5432/neonchat
+export REDIS_URL_DEFAULT := redis://127.0.0.1:6379/0
+
+.PHONY: run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## run: embedded mode — one process on http://127.0.0.1:8080, SQLite, no services needed
+run: $(VENV)/.runtime
+	env -u DATABASE_URL -u REDIS_URL -u NOTIFIER_ADDR $(PY) manage.py migrate --noinput -v 0
+	env -u DATABASE_URL -u REDIS_URL -u NOTIFIER_ADDR $(PY) manage.py seed_demo
+	exec env -u DATABASE_URL -u REDIS_URL -u NOTIFIER_ADDR $(PY) manage.py serve --host $(HOST) --port $(PORT) --role all
+
+## stack: api :8080, gateway :8082, notifier :8081 against local PostgreSQL and Redis
+stack: $(VENV)/.runtime
+	exec bin/stack
+
+## test: lint, types, generated-code check, compose check, the whole suite with coverage
+test: $(VENV)/.dev protos-check lint typecheck compose-check unit
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy .
+
+# Tests: real PostgreSQL (pytest-django makes test_<db>) and a dedicated Redis db (14).
+TEST_ENV = APP_ENV=test PASSWORD_BCRYPT_ROUNDS=4 LOG_LEVEL=warning \
+	DATABASE_URL=$${DATABASE_URL:-$$DATABASE_URL_DEFAULT} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/14} \
+	CHANNEL_LAYER_PREFIX=neonchat-test-$$$$
+
+unit: $(VENV)/.dev
+	$(TEST_ENV) $(VENV)/bin/pytest -q --cov --cov-report=term $(PYTEST_ARGS)
+
+protos: $(VENV)/.dev
+	bin/gen-protos
+
+protos-check: $(VENV)/.dev
+	bin/gen-protos --check
+
+compose-check:
+	@if docker compose version >/dev/null 2>&1; then docker compose config -q && echo "docker compose config: ok"; \
+	else echo "docker compose plugin not installed; skipping compose check"; fi
+
+seed: $(VENV)/.runtime
+	$(PY) manage.py seed_demo
+
+bench: $(VENV)/.dev
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

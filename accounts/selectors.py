@@ -1,0 +1,63 @@
+"""Reads of accounts, and the token check shared by REST and WebSocket."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import redis
+from django.db.models import QuerySet
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import User
+from neonchat import kv
+from neonchat.errors import NotAuthenticated, NotFound, ServiceUnavailable
+
+
+def token_claims(raw_token: str) -> dict[str, Any]:
+    """Verify signature (HS256 only), ``exp`` and revocation; return the claims."""
+    try:
+        token = AccessToken(raw_token)  # type: ignore[arg-type] # simplejwt accepts str/bytes
+    except TokenError:
+        raise NotAuthenticated("The token is invalid or expired.", code="invalid_token") from None
+    claims = dict(token.payload)
+    if "user_id" not in claims or "iat" not in claims:
+        raise NotAuthenticated("The token is missing required claims.", code="invalid_token")
+    jti = claims.get("jti")
+    if jti:
+        try:
+            revoked = kv.sync_client().exists(f"revoked:{jti}")
+        except redis.RedisError:
+            raise ServiceUnavailable("Could not check the token; try again.") from None
+        if revoked:
+            raise NotAuthenticated("The token has been revoked.", code="token_revoked")
+    return claims
+
+
+def user_from_token(raw_token: str) -> tuple[User, dict[str, Any]]:
+    """The active user a token belongs to, or :class:`NotAuthenticated`."""
+    claims = token_claims(raw_token)
+    try:
+        user = User.objects.get(pk=uuid.UUID(str(claims["user_id"])))
+    except (User.DoesNotExist, ValueError):
+        raise NotAuthenticated("The token's user does not exist.", code="invalid_token") from None
+    if not user.is_active:
+        raise NotAuthenticated("This account is disabled.", code="account_disabled")
+    return user, claims
+
+
+def user_get(*, user_id: uuid.UUID | str) -> User:
+    try:
+        return User.objects.get(pk=user_id)
+    except (User.DoesNotExist, ValueError):
+        raise NotFound("User not found.", code="user_not_found") from None
+
+
+def user_search(*, prefix: str, limit: int) -> tuple[list[User], bool]:
+    """Active users whose name starts with ``prefix`` (case-insensitive), by name."""
+    qs: QuerySet[User] = User.objects.filter(status=User.Status.ACTIVE).order_by("username")
+    if prefix:
+        qs = qs.filter(username__lower__startswith=prefix.lower())
+    rows = list(qs[: limit + 1])
+    return rows[:limit], len(rows) > limit

@@ -1,0 +1,109 @@
+"""Every write of accounts: registration, login tokens, logout, bans."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, User
+from accounts.signals import sessions_revoked
+from neonchat import kv
+from neonchat.errors import Conflict, InvalidInput, NotAuthenticated, ServiceUnavailable
+
+_USERNAME_RE = re.compile(USERNAME_PATTERN)
+
+
+def _validate_username(username: str) -> None:
+    if not (USERNAME_MIN <= len(username) <= USERNAME_MAX) or not _USERNAME_RE.match(username):
+        raise InvalidInput(
+            f"username must be {USERNAME_MIN}-{USERNAME_MAX} characters of letters, digits, _ . -",
+            code="invalid_username",
+            details={"username": ["invalid"]},
+        )
+
+
+def _validate_password(password: str, user: User) -> None:
+    if len(password) > settings.PASSWORD_MAX_LENGTH:
+        raise InvalidInput(
+            f"password must be at most {settings.PASSWORD_MAX_LENGTH} characters",
+            code="invalid_password",
+            details={"password": ["too long"]},
+        )
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise InvalidInput(
+            " ".join(error.messages), code="invalid_password", details={"password": list(error.messages)}
+        ) from None
+
+
+def user_register(*, username: str, password: str) -> User:
+    """Create an account; 409 if the name is taken in any letter case."""
+    _validate_username(username)
+    user = User(username=username)
+    _validate_password(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+    except IntegrityError:
+        # The case-insensitive unique index decides races: exactly one wins.
+        raise Conflict("This username is taken.", code="username_taken") from None
+    return user
+
+
+def token_issue(*, user: User) -> tuple[str, int]:
+    """A signed HS256 access token with ``user_id``, ``username``, ``exp``, ``iat``, ``jti``."""
+    token = AccessToken.for_user(user)
+    token["username"] = user.username
+    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    return str(token), lifetime
+
+
+def user_login(*, username: str, password: str) -> tuple[User, str, int]:
+    """Check credentials (same error, similar timing, whether or not the user exists)."""
+    if len(password) > settings.PASSWORD_MAX_LENGTH:
+        password = password[: settings.PASSWORD_MAX_LENGTH + 1]
+    user = authenticate(username=username, password=password)
+    if not isinstance(user, User):
+        raise NotAuthenticated("Invalid username or password.", code="invalid_credentials")
+    token, lifetime = token_issue(user=user)
+    return user, token, lifetime
+
+
+def token_revoke(*, claims: dict[str, Any]) -> None:
+    """Revoke one access token until it expires, and close its WebSockets."""
+    jti = str(claims.get("jti") or "")
+    exp = int(claims.get("exp") or 0)
+    ttl = exp - int(time.time())
+    if jti and ttl > 0:
+        try:
+            kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
+        except redis.RedisError:
+            raise ServiceUnavailable("Could not revoke the token; try again.") from None
+    sessions_revoked.send(sender=User, user_id=str(claims.get("user_id")), jti=jti or None)
+
+
+@transaction.atomic
+def user_set_banned(*, user: User, banned: bool) -> User:
+    """Ban (or lift the ban on) a user; a ban ends all their sessions at once."""
+    user.status = User.Status.BANNED if banned else User.Status.ACTIVE
+    user.save(update_fields=["status", "updated_at"])
+    if banned:
+        user_id = str(user.pk)
+        transaction.on_commit(lambda: sessions_revoked.send(sender=User, user_id=user_id, jti=None))
+    return user
+
+
+def user_touch_last_seen(*, user_id: str) -> None:
+    User.objects.filter(pk=user_id).update(last_seen_at=datetime.now(tz=UTC))

@@ -1,0 +1,363 @@
+"""The WebSocket gateway: ``/ws?token=<JWT>[&chat_id=<uuid>]`` (contract section WebSocket).
+
+Thin by design: parse a frame, check its shape, call the same services as
+REST through ``database_sync_to_async``, reply. Events from other processes
+arrive through the user's channel-layer group and are filtered by scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.selectors import user_from_token
+from accounts.services import user_touch_last_seen
+from chats.selectors import membership_get, partner_ids
+from chats.services import chat_mark_read
+from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
+from messaging.payloads import message_payload
+from messaging.services import message_send
+from neonchat.errors import ApplicationError
+from neonchat.observability import request_id_var
+from neonchat.origins import origin_allowed
+from neonchat.ratelimit import take_token
+from notifier.fanout import BROADCAST_GROUP, publish, user_group
+from presence import store
+from presence.heartbeat import registry
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013
+PRESENCE_STATUSES = ("online", "away")
+
+_open_connections = 0
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, request_id: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.request_id = code, message, request_id
+
+
+def _uuid_field(frame: dict[str, Any], name: str, request_id: str | None = None) -> uuid.UUID:
+    value = frame.get(name)
+    if not isinstance(value, str):
+        raise FrameError("invalid_field", f"{name} must be a UUID string", request_id)
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise FrameError("invalid_field", f"{name} must be a UUID string", request_id) from None
+
+
+async def presence_changed(user_id: str, event: str) -> None:
+    """Tell everyone who shares a chat with ``user_id`` (user_online/away/offline)."""
+    audience = await database_sync_to_async(partner_ids)(user_id=user_id)
+    frame = {"type": "presence.event", "event": event, "user_id": user_id, "timestamp": int(time.time())}
+    await publish(audience, frame)
+
+
+async def _went_offline(user_id: str) -> None:
+    await database_sync_to_async(user_touch_last_seen)(user_id=user_id)
+    await presence_changed(user_id, "user_offline")
+
+
+async def _came_back(user_id: str) -> None:
+    await presence_changed(user_id, "user_online")
+
+
+registry.on_offline = _went_offline
+registry.on_online = _came_back
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    user_id: str = ""
+    jti: str | None = None
+    scope_chat: str | None = None
+    scope_partner: str | None = None
+    conn_id: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Future[None]] = set()
+        self.typing: dict[str, asyncio.TimerHandle] = {}
+        self.member_of: dict[str, str] = {}  # chat_id -> partner_id, cached checks
+        self.registered = False
+        self._expiry: asyncio.TimerHandle | None = None
+
+    # ---- lifecycle -------------------------------------------------------
+    async def connect(self) -> None:
+        global _open_connections
+        self.conn_id = uuid.uuid4().hex
+        request_id_var.set(f"ws-{self.conn_id[:12]}")
+        if not origin_allowed(self._header("origin")):
+            await self.close()  # refuse the handshake (HTTP 403)
+            return
+        await self.accept()
+        if _open_connections >= settings.WS_MAX_CONNECTIONS:
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        if not await self._authenticate() or not await self._apply_scope():
+            return
+        _open_connections += 1
+        websocket_connections.inc()
+        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        await self.channel_layer.group_add(BROADCAST_GROUP, self.channel_name)
+        registry.add(self.conn_id, self.user_id)
+        self.registered = True
+        if await store.connection_opened(self.user_id, self.conn_id, self._device_id()):
+            await presence_changed(self.user_id, "user_online")
+
+    async def disconnect(self, code: int) -> None:
+        global _open_connections
+        if self._expiry is not None:
+            self._expiry.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if not self.registered:
+            return
+        self.registered = False
+        _open_connections -= 1
+        websocket_connections.dec()
+        registry.remove(self.conn_id)
+        for chat_id in list(self.typing):
+            await self._stop_typing(chat_id)
+        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        await self.channel_layer.group_discard(BROADCAST_GROUP, self.channel_name)
+        try:
+            if await store.connection_closed(self.user_id, self.conn_id):
+                await _went_offline(self.user_id)
+        except Exception:
+            logger.warning("presence cleanup failed; the reaper will finish it", exc_info=True)
+
+    def _header(self, name: str) -> str | None:
+        wanted = name.encode()
+        for key, value in self.scope.get("headers", []):
+            if key.lower() == wanted:
+                return str(value.decode("latin-1"))
+        return None
+
+    def _query(self) -> dict[str, list[str]]:
+        return parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+
+    def _device_id(self) -> str:
+        return (self._query().get("device_id") or [""])[0][:64]
+
+    async def _authenticate(self) -> bool:
+        token = (self._query().get("token") or [""])[0]
+        header = self._header("authorization") or ""
+        if not token and header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        try:
+            user, claims = await database_sync_to_async(user_from_token)(token)
+        except ApplicationError:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return False
+        self.user_id, self.jti = str(user.pk), claims.get("jti")
+        expires_in = float(claims.get("exp", 0)) - time.time()
+        self._expiry = asyncio.get_running_loop().call_later(max(expires_in, 0), self._expire)
+        return True
+
+    def _expire(self) -> None:
+        self._spawn(self.close(code=CLOSE_UNAUTHORIZED))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _apply_scope(self) -> bool:
+        chat_id = (self._query().get("chat_id") or [""])[0]
+        if not chat_id:
+            return True
+        try:
+            member = await database_sync_to_async(membership_get)(user_id=self.user_id, chat_id=chat_id)
+        except ApplicationError:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return False
+        self.scope_chat, self.scope_partner = str(member.chat_id), str(member.partner_id)
+        return True
+
+    # ---- client frames ---------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        frame: Any = None
+        try:
+            frame = self._parse(text_data, bytes_data)
+            handler = self._HANDLERS.get(frame.get("type")) if isinstance(frame.get("type"), str) else None
+            if handler is None:
+                raise FrameError("unknown_type", f"unknown frame type {frame.get('type')!r}")
+            await handler(self, frame)
+        except FrameError as error:
+            await self._send_error(error.code, error.message, error.request_id)
+        except ApplicationError as error:
+            request_id = frame.get("request_id") if isinstance(frame, dict) else None
+            await self._send_error(error.code, error.message, request_id if isinstance(request_id, str) else None)
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+        raw = text_data if text_data is not None else bytes_data
+        if raw is None:
+            raise FrameError("invalid_frame", "empty frame")
+        size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
+        if size > MAX_FRAME_BYTES:
+            raise FrameError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+        try:
+            frame = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise FrameError("invalid_json", "the frame is not valid JSON") from None
+        if not isinstance(frame, dict):
+            raise FrameError("invalid_frame", "a frame must be a JSON object with a type")
+        return frame
+
+    async def _send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=orjson.dumps(payload).decode())
+
+    async def _send_error(self, code: str, message: str, request_id: str | None = None) -> None:
+        ws_errors.labels(code).inc()
+        await self._send_json({"type": "error", "code": code, "message": message, "request_id": request_id})
+
+    def _chat_of(self, frame: dict[str, Any], request_id: str | None = None) -> uuid.UUID:
+        if frame.get("chat_id") is None and self.scope_chat:
+            return uuid.UUID(self.scope_chat)
+        return _uuid_field(frame, "chat_id", request_id)
+
+    async def _partner_in(self, chat_id: str) -> str:
+        """The partner in ``chat_id`` (cached per connection); 404 if not a member."""
+        partner = self.member_of.get(chat_id)
+        if partner is None:
+            member = await database_sync_to_async(membership_get)(user_id=self.user_id, chat_id=chat_id)
+            partner = self.member_of[chat_id] = str(member.partner_id)
+        return partner
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        raw_request_id = frame.get("request_id")
+        echo = raw_request_id if isinstance(raw_request_id, str) else None
+        request_id = _uuid_field(frame, "request_id", echo)
+        chat_id = self._chat_of(frame, echo)
+        text = frame.get("text")
+        if not isinstance(text, str):
+            raise FrameError("invalid_field", "text must be a string", echo)
+        if not await take_token("ws", self.user_id, float(settings.WS_MESSAGES_PER_SECOND)):
+            raise FrameError("rate_limited", "too many messages; slow down", echo)
+        try:
+            message, created = await database_sync_to_async(message_send)(
+                sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text,
+                request_id=request_id, origin=self.channel_name,
+            )  # fmt: skip
+        except ApplicationError as error:
+            messages_sent.labels("direct", "rejected").inc()
+            raise FrameError(error.code, error.message, echo) from None
+        messages_sent.labels("direct", "created" if created else "duplicate").inc()
+        ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message_payload(message)}
+        await self._send_json(ack)
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        chat_id = str(self._chat_of(frame))
+        is_typing = frame.get("is_typing")
+        if not isinstance(is_typing, bool):
+            raise FrameError("invalid_field", "is_typing must be a boolean")
+        partner = await self._partner_in(chat_id)
+        if not is_typing:
+            await self._stop_typing(chat_id)
+            return
+        handle = self.typing.pop(chat_id, None)
+        if handle is None:  # a refresh only re-arms the timer; no new frame
+            await self._publish_typing(partner, chat_id, True)
+        else:
+            handle.cancel()
+        loop = asyncio.get_running_loop()
+        self.typing[chat_id] = loop.call_later(
+            float(settings.TYPING_TTL), lambda: self._spawn(self._stop_typing(chat_id))
+        )
+
+    async def _stop_typing(self, chat_id: str) -> None:
+        handle = self.typing.pop(chat_id, None)
+        if handle is None:
+            return
+        handle.cancel()
+        await self._publish_typing(self.member_of.get(chat_id, ""), chat_id, False)
+
+    async def _publish_typing(self, partner: str, chat_id: str, is_typing: bool) -> None:
+        if partner:
+            event = {"type": "typing.event", "user_id": self.user_id, "chat_id": chat_id, "is_typing": is_typing}
+            await publish([partner], event)
+
+    async def on_read(self, frame: dict[str, Any]) -> None:
+        chat_id = self._chat_of(frame)
+        message_id = _uuid_field(frame, "message_id")
+        await database_sync_to_async(chat_mark_read)(
+            user_id=uuid.UUID(self.user_id), chat_id=chat_id, message_id=message_id
+        )
+
+    async def on_presence(self, frame: dict[str, Any]) -> None:
+        status = frame.get("status")
+        if status not in PRESENCE_STATUSES:
+            raise FrameError("invalid_field", "status must be online or away")
+        if await store.set_status(self.user_id, status):
+            await presence_changed(self.user_id, "user_online" if status == "online" else "user_away")
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self._send_json({"type": "pong"})
+
+    _HANDLERS = {
+        "message": on_message,
+        "typing": on_typing,
+        "read": on_read,
+        "presence": on_presence,
+        "ping": on_ping,
+    }
+
+    # ---- events from the channel layer -----------------------------------
+    def _in_scope(self, chat_id: str) -> bool:
+        return self.scope_chat is None or self.scope_chat == chat_id
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        message = event["message"]
+        if event.get("origin") == self.channel_name or not self._in_scope(message["chat_id"]):
+            return
+        await self._send_json({"type": "new_message", "message": message})
+        if event.get("sent_at"):
+            delivery_latency.observe(max(0.0, time.time() - float(event["sent_at"])))
+
+    async def chat_message_updated(self, event: dict[str, Any]) -> None:
+        if self._in_scope(event["message"]["chat_id"]):
+            await self._send_json({"type": "message_updated", "message": event["message"]})
+
+    async def chat_message_deleted(self, event: dict[str, Any]) -> None:
+        if self._in_scope(event["chat_id"]):
+            frame = {"type": "message_deleted", "chat_id": event["chat_id"], "message_id": event["message_id"]}
+            await self._send_json({**frame, "seq": event["seq"]})
+
+    async def chat_read(self, event: dict[str, Any]) -> None:
+        if self._in_scope(event["chat_id"]):
+            keys = ("chat_id", "user_id", "message_id", "seq")
+            await self._send_json({"type": "read", **{k: event[k] for k in keys}})
+
+    async def typing_event(self, event: dict[str, Any]) -> None:
+        if self._in_scope(event["chat_id"]):
+            frame = {"type": "typing", "user_id": event["user_id"], "chat_id": event["chat_id"]}
+            await self._send_json({**frame, "is_typing": event["is_typing"]})
+
+    async def presence_event(self, event: dict[str, Any]) -> None:
+        if self.scope_partner is None or self.scope_partner == event["user_id"]:
+            keys = ("event", "user_id", "timestamp")
+            await self._send_json({"type": "presence", **{k: event[k] for k in keys}})
+
+    async def system_message(self, event: dict[str, Any]) -> None:
+        await self._send_json({"type": "system", "text": event["text"], "metadata": event.get("metadata") or {}})
+
+    async def session_revoked(self, event: dict[str, Any]) -> None:
+        if event.get("jti") is None or event.get("jti") == self.jti:
+            await self.close(code=CLOSE_UNAUTHORIZED)

@@ -1,0 +1,14 @@
+"""Prometheus metrics of the messaging path (spec section 7.2)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+messages_sent = Counter("chat_messages_sent_total", "Messages sent", ["chat_type", "status"])
+websocket_connections = Gauge(
+    "websocket_connections_current", "Current number of WebSocket connections", multiprocess_mode="livesum"
+)
+delivery_latency = Histogram(
+    "chat_message_delivery_seconds",
+    "From commit to the frame handed to the recipient's socket",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+ws_errors = Counter("websocket_errors_total", "Error frames sent to clients", ["code"])

@@ -1,0 +1,38 @@
+"""Messages: gap-free per-chat ``seq``, idempotent ``request_id``, soft delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+
+TEXT_MAX = 4096
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    chat = models.ForeignKey("chats.Chat", on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(blank=True)
+    seq = models.BigIntegerField()
+    request_id = models.UUIDField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "messages"
+        constraints: ClassVar = [
+            # Keyset pagination walks this index (chat_id, seq) in both directions.
+            models.UniqueConstraint(fields=["chat", "seq"], name="msg_chat_seq_unique"),
+            models.UniqueConstraint(fields=["sender", "request_id"], name="msg_sender_request_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} #{self.seq}"
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None

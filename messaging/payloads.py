@@ -1,0 +1,39 @@
+"""The JSON shapes of messages, shared by REST, WebSocket frames and gRPC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from messaging.models import Message
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with ``Z``, the same form DRF renders."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.pk),
+        "chat_id": str(message.chat_id),
+        "sender_id": str(message.sender_id),
+        "text": "" if message.deleted_at else message.text,
+        "seq": message.seq,
+        "created_at": iso(message.created_at),
+        "updated_at": iso(message.updated_at),
+        "deleted": message.deleted_at is not None,
+    }
+
+
+def last_message_payload(message: Message | None) -> dict[str, Any] | None:
+    if message is None:
+        return None
+    return {
+        "id": str(message.pk),
+        "text": "" if message.deleted_at else message.text,
+        "sender_id": str(message.sender_id),
+        "created_at": iso(message.created_at),
+        "deleted": message.deleted_at is not None,
+    }

@@ -1,0 +1,1 @@
+"""NeonChat: a Django messenger backend (REST, WebSocket, gRPC)."""

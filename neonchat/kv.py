@@ -1,0 +1,64 @@
+"""The key-value store behind presence, rate limits and token revocation.
+
+Stack mode talks to Redis at ``REDIS_URL``. Embedded mode runs without any
+service: an in-process Redis (fakeredis, Lua included) shared by the sync and
+async clients of the one process, so the same commands and scripts run in both
+modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+
+import fakeredis
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = weakref.WeakKeyDictionary()
+
+
+def is_embedded() -> bool:
+    return not settings.REDIS_URL
+
+
+@functools.cache
+def _fake_server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+@functools.cache
+def sync_client() -> redis.Redis:
+    """A thread-safe, pooled client for sync code (views, services, signals)."""
+    if is_embedded():
+        return fakeredis.FakeRedis(server=_fake_server(), decode_responses=True)  # type: ignore[no-any-return]
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=2,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )
+
+
+def async_client() -> aredis.Redis:
+    """A client bound to the running event loop (redis.asyncio pools are per loop)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        if is_embedded():
+            client = fakeredis.FakeAsyncRedis(server=_fake_server(), decode_responses=True)
+        else:
+            client = aredis.Redis.from_url(
+                settings.REDIS_URL,
+                decode_responses=True,
+                socket_connect_timeout=2,
+                socket_timeout=2,
+                health_check_interval=30,
+                max_connections=200,
+            )
+        _async_clients[loop] = client
+    return client

@@ -1,0 +1,65 @@
+"""``manage.py serve``: run NeonChat's ASGI app under uvicorn with graceful shutdown.
+
+On SIGTERM/SIGINT: readiness answers 503 at once, then (after
+``SHUTDOWN_DRAIN``) the listener closes, WebSockets close with 1012, and
+in-flight requests get ``SHUTDOWN_GRACE`` seconds to finish; exit code 0.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from neonchat.health import start_draining
+
+ROLES = ("all", "api", "gateway")
+
+
+class DrainingServer(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit or not settings.SHUTDOWN_DRAIN:
+            start_draining()
+            super().handle_exit(sig, frame)
+            return
+        start_draining()
+        # Let load balancers see "unready" before the listener goes away.
+        timer = threading.Timer(float(settings.SHUTDOWN_DRAIN), super().handle_exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+class Command(BaseCommand):
+    help = "Serve NeonChat (REST, WebSocket, metrics, health) with uvicorn."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8080)
+        parser.add_argument("--role", choices=ROLES, default="all", help="label for logs and metrics")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        heartbeat = float(settings.WS_HEARTBEAT_INTERVAL)
+        config = uvicorn.Config(
+            "neonchat.asgi:application",
+            host=options["host"],
+            port=options["port"],
+            loop="uvloop",
+            http="httptools",
+            ws="websockets-sansio",
+            ws_max_size=2 * 1024 * 1024,
+            ws_per_message_deflate=False,
+            ws_ping_interval=heartbeat,
+            ws_ping_timeout=max(1.0, float(settings.WS_READ_TIMEOUT) - heartbeat),
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE) or None,
+            backlog=4096,
+        )
+        self.stdout.write(f"neonchat {options['role']} listening on http://{options['host']}:{options['port']}")
+        self.stdout.flush()
+        DrainingServer(config).run()

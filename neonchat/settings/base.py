@@ -1,0 +1,321 @@
+"""NeonChat settings, all from environment variables (see ``.env.example``).
+
+Embedded mode (no variables): SQLite file, in-process Redis stand-in, in-memory
+channel layer, notifier in-process. Stack mode: ``DATABASE_URL`` (PostgreSQL),
+``REDIS_URL`` and ``NOTIFIER_ADDR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import environ
+
+from neonchat import config
+from neonchat.config import ConfigError
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def _database(url: str, max_conns: int) -> dict[str, Any]:
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(BASE_DIR / "var" / "neonchat.sqlite3"),
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    db: dict[str, Any] = environ.Env.db_url_config(url)
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise ConfigError(f"DATABASE_URL must be a postgres:// URL, got scheme of {url.split(':', maxsplit=1)[0]!r}")
+    # Django 5.1+ psycopg pool: the right pooling for ASGI (no CONN_MAX_AGE).
+    db["CONN_MAX_AGE"] = 0
+    db["OPTIONS"] = {
+        "pool": {"min_size": 1, "max_size": max_conns, "timeout": 10, "max_idle": 300},
+        "connect_timeout": 5,
+    }
+    return db
+
+
+def _load() -> dict[str, Any]:
+    config.load_dotenv(BASE_DIR / ".env")
+    env = config.get_choice("APP_ENV", "development", ("development", "production", "test"))
+    production = env == "production"
+    jwt_secret = config.get_str("JWT_SECRET")
+    if production and len(jwt_secret.encode()) < 32:
+        raise ConfigError("JWT_SECRET must be set to at least 32 bytes in production")
+    if not jwt_secret:
+        jwt_secret = "embedded-development-secret-change-me-0123456789"  # noqa: S105 - dev only
+    allowed_hosts = config.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+    if production and ("*" in allowed_hosts or not config.get_str("ALLOWED_HOSTS")):
+        raise ConfigError("ALLOWED_HOSTS must list the served host names (not *) in production")
+    redis_url = config.get_url("REDIS_URL", ("redis", "rediss", "unix"))
+    return {
+        "APP_ENV": env,
+        "PRODUCTION": production,
+        "DEBUG": config.get_bool("DEBUG", default=False),
+        "SECRET_KEY": config.get_str("SECRET_KEY") or jwt_secret,
+        "JWT_SECRET": jwt_secret,
+        "JWT_EXPIRE_HOURS": config.get_int("JWT_EXPIRE_HOURS", 24, minimum=1, maximum=24 * 30),
+        "ALLOWED_HOSTS": allowed_hosts,
+        "CORS_ALLOWED_ORIGINS": config.get_list("CORS_ALLOWED_ORIGINS", []),
+        "DATABASE_URL": config.get_url("DATABASE_URL", ("postgres", "postgresql", "pgsql")),
+        "DB_MAX_CONNS": config.get_int("DB_MAX_CONNS", 20, minimum=1, maximum=1000),
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
+        "NOTIFIER_ADDR": config.get_str("NOTIFIER_ADDR", config.get_str("NOTIFICATION_SERVICE_ADDR")),
+        "NOTIFIER_LISTEN": config.get_str("NOTIFIER_LISTEN", "0.0.0.0:8081"),
+        "NOTIFIER_METRICS_PORT": config.get_int("NOTIFIER_METRICS_PORT", 9081, minimum=0, maximum=65535),
+        "GRPC_TIMEOUT": config.get_duration("GRPC_TIMEOUT", 2.0, minimum=0.01),
+        "GRPC_MAX_RETRIES": config.get_int("GRPC_MAX_RETRIES", 3, minimum=1, maximum=5),
+        "RATE_LIMIT_PER_MINUTE": config.get_int("RATE_LIMIT_PER_MINUTE", 100, minimum=1),
+        "LOGIN_RATE_LIMIT_PER_MINUTE": config.get_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20, minimum=1),
+        "WS_MESSAGES_PER_SECOND": config.get_int("WS_MESSAGES_PER_SECOND", 20, minimum=1),
+        "WS_MAX_CONNECTIONS": config.get_int("WS_MAX_CONNECTIONS", 10000, minimum=1),
+        "WS_HEARTBEAT_INTERVAL": config.get_duration("WS_HEARTBEAT_INTERVAL", 30.0, minimum=0.05),
+        "WS_READ_TIMEOUT": config.get_duration("WS_READ_TIMEOUT", 60.0, minimum=0.1),
+        "WS_WRITE_TIMEOUT": config.get_duration("WS_WRITE_TIMEOUT", 10.0, minimum=0.1),
+        "PRESENCE_TTL": config.get_int("PRESENCE_TTL", 65, minimum=1),
+        "TYPING_TTL": config.get_duration("TYPING_TTL", 6.0, minimum=0.1),
+        "SHUTDOWN_GRACE": config.get_duration("SHUTDOWN_GRACE", 10.0, minimum=0.0),
+        "SHUTDOWN_DRAIN": config.get_duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0),
+        "LOG_LEVEL": config.get_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+        "LOG_FORMAT": config.get_choice("LOG_FORMAT", "json", ("json", "text")),
+        "PASSWORD_BCRYPT_ROUNDS": config.get_int("PASSWORD_BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
+        "TRUSTED_PROXIES": config.get_list("TRUSTED_PROXIES", []),
+        "SECURE_SSL_REDIRECT": config.get_bool("SECURE_SSL_REDIRECT", default=production),
+    }
+
+
+try:
+    _cfg = _load()
+    DATABASES = {"default": _database(_cfg["DATABASE_URL"], _cfg["DB_MAX_CONNS"])}
+except ConfigError as error:
+    # One clear line naming the variable, no traceback.
+    sys.stderr.write(f"neonchat: configuration error: {error}\n")
+    raise SystemExit(2) from None
+
+APP_ENV: str = _cfg["APP_ENV"]
+PRODUCTION: bool = _cfg["PRODUCTION"]
+DEBUG: bool = _cfg["DEBUG"]
+SECRET_KEY: str = _cfg["SECRET_KEY"]
+JWT_SECRET: str = _cfg["JWT_SECRET"]
+JWT_EXPIRE_HOURS: int = _cfg["JWT_EXPIRE_HOURS"]
+ALLOWED_HOSTS: list[str] = _cfg["ALLOWED_HOSTS"]
+CORS_ALLOWED_ORIGINS: list[str] = _cfg["CORS_ALLOWED_ORIGINS"]
+DATABASE_URL: str = _cfg["DATABASE_URL"]
+DB_MAX_CONNS: int = _cfg["DB_MAX_CONNS"]
+REDIS_URL: str = _cfg["REDIS_URL"]
+CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
+NOTIFIER_ADDR: str = _cfg["NOTIFIER_ADDR"]
+NOTIFIER_LISTEN: str = _cfg["NOTIFIER_LISTEN"]
+NOTIFIER_METRICS_PORT: int = _cfg["NOTIFIER_METRICS_PORT"]
+GRPC_TIMEOUT: float = _cfg["GRPC_TIMEOUT"]
+GRPC_MAX_RETRIES: int = _cfg["GRPC_MAX_RETRIES"]
+RATE_LIMIT_PER_MINUTE: int = _cfg["RATE_LIMIT_PER_MINUTE"]
+LOGIN_RATE_LIMIT_PER_MINUTE: int = _cfg["LOGIN_RATE_LIMIT_PER_MINUTE"]
+WS_MESSAGES_PER_SECOND: int = _cfg["WS_MESSAGES_PER_SECOND"]
+WS_MAX_CONNECTIONS: int = _cfg["WS_MAX_CONNECTIONS"]
+WS_HEARTBEAT_INTERVAL: float = _cfg["WS_HEARTBEAT_INTERVAL"]
+WS_READ_TIMEOUT: float = _cfg["WS_READ_TIMEOUT"]
+WS_WRITE_TIMEOUT: float = _cfg["WS_WRITE_TIMEOUT"]
+PRESENCE_TTL: int = _cfg["PRESENCE_TTL"]
+TYPING_TTL: float = _cfg["TYPING_TTL"]
+SHUTDOWN_GRACE: float = _cfg["SHUTDOWN_GRACE"]
+SHUTDOWN_DRAIN: float = _cfg["SHUTDOWN_DRAIN"]
+LOG_LEVEL: str = _cfg["LOG_LEVEL"]
+LOG_FORMAT: str = _cfg["LOG_FORMAT"]
+PASSWORD_BCRYPT_ROUNDS: int = _cfg["PASSWORD_BCRYPT_ROUNDS"]
+TRUSTED_PROXIES: list[str] = _cfg["TRUSTED_PROXIES"]
+SECURE_SSL_REDIRECT: bool = _cfg["SECURE_SSL_REDIRECT"]
+EMBEDDED_DATABASE = not _cfg["DATABASE_URL"]
+with contextlib.suppress(OSError):  # a read-only image: collectstatic ran at build time
+    (BASE_DIR / "var" / "static").mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_prometheus",
+    "channels",
+    "neonchat",
+    "accounts",
+    "chats",
+    "messaging",
+    "presence",
+    "notifier",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "neonchat.observability.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "neonchat.urls"
+ASGI_APPLICATION = "neonchat.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+PASSWORD_HASHERS = [
+    "accounts.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 6}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_MAX_LENGTH = 1024
+# Usernames are unique case-insensitively (a functional unique index), which
+# is stricter than the plain unique=True this check asks for.
+SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "web"]
+# Static files (admin, Swagger UI, the web client) served by WhiteNoise, also
+# without collectstatic in embedded mode.
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+CORS_URLS_REGEX = r"^/api/.*$"
+CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS
+
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["neonchat.ratelimit.UserRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "neonchat.rest.drf_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NeonChat API",
+    "DESCRIPTION": "REST API of the NeonChat messenger. WebSocket protocol: see README.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Swagger UI assets are served locally (no CDN needed).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(hours=_cfg["JWT_EXPIRE_HOURS"]),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": _cfg["JWT_SECRET"],
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+if _cfg["REDIS_URL"]:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [_cfg["REDIS_URL"]],
+                "prefix": _cfg["CHANNEL_LAYER_PREFIX"],
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "neonchat.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "neonchat.observability.JsonFormatter",
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": _cfg["LOG_FORMAT"],
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": _cfg["LOG_LEVEL"]},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "uvicorn.access": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+        "grpc": {"level": "WARNING"},
+        "asyncio": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from neonchat import health
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    path("", include("chats.urls")),
+    path("", include("messaging.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/", admin.site.urls),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("", include("django_prometheus.urls")),
+    path("", serve, {"path": "index.html", "document_root": settings.BASE_DIR / "web"}, name="web-client"),
+]
+
+handler400 = "neonchat.rest.json_400"
+handler403 = "neonchat.rest.json_403"
+handler404 = "neonchat.rest.json_404"
+handler500 = "neonchat.rest.json_500"

@@ -1,0 +1,66 @@
+"""What the notifier does, transport-free: used by the gRPC servicer and in-process."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from neonchat import kv
+from neonchat.errors import InvalidInput
+from notifier.fanout import broadcast, new_message_event, publish
+from presence import store
+from presence.store import DEADLINES
+
+SYSTEM_TEXT_MAX = 4096
+MAX_USER_IDS = 10_000
+DEDUP_TTL = 600
+
+
+def parse_user_ids(raw: list[str], *, field: str = "user_ids") -> list[str]:
+    if len(raw) > MAX_USER_IDS:
+        raise InvalidInput(f"at most {MAX_USER_IDS} {field} per call", code="too_many_ids")
+    try:
+        return [str(uuid.UUID(value)) for value in raw]
+    except ValueError:
+        raise InvalidInput(f"{field} must be UUIDs", code="invalid_id") from None
+
+
+async def _split_by_connection(user_ids: list[str]) -> tuple[list[str], list[str]]:
+    counts = await store.live_connection_counts(user_ids) if user_ids else {}
+    online = [uid for uid in user_ids if counts.get(uid)]
+    offline = [uid for uid in user_ids if not counts.get(uid)]
+    return online, offline
+
+
+async def first_delivery(message_id: str) -> bool:
+    """True once per message id (for ``DEDUP_TTL`` s): a retried call does not deliver twice."""
+    return bool(await kv.async_client().set(f"notify:sent:{message_id}", "1", nx=True, ex=DEDUP_TTL))
+
+
+async def deliver_message(
+    message: dict[str, Any], member_ids: list[str], origin: str = ""
+) -> tuple[list[str], list[str]]:
+    """Publish ``new_message`` to every member's connections (the sender's other
+    devices included); return recipients with and without a live connection."""
+    if await first_delivery(message["id"]):
+        await publish(member_ids, new_message_event(message, origin))
+    recipients = [uid for uid in member_ids if uid != message["sender_id"]]
+    return await _split_by_connection(recipients)
+
+
+def validate_system_text(text: str) -> str:
+    if not text.strip() or len(text) > SYSTEM_TEXT_MAX or "\x00" in text:
+        raise InvalidInput(f"text must be 1-{SYSTEM_TEXT_MAX} characters, not blank", code="invalid_text")
+    return text
+
+
+async def deliver_system(text: str, user_ids: list[str], metadata: dict[str, str]) -> int:
+    """A ``system`` frame to ``user_ids`` or, with none, to every connected user."""
+    validate_system_text(text)
+    event = {"type": "system.message", "text": text, "metadata": dict(metadata)}
+    if not user_ids:
+        await broadcast(event)
+        return int(await kv.async_client().zcard(DEADLINES))
+    online, _ = await _split_by_connection(user_ids)
+    await publish(user_ids, event)
+    return len(online)

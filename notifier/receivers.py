@@ -1,0 +1,51 @@
+"""Domain signals → realtime events.
+
+``message_committed`` goes through the notifier: the gRPC client in stack mode
+(``NOTIFIER_ADDR`` set), in-process delivery in embedded mode. Edits, deletes,
+reads and revocations are published straight to the channel layer by the
+process that committed them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from accounts.signals import sessions_revoked
+from messaging.signals import chat_read, message_committed, message_deleted, message_updated
+from notifier.client import notifier_client
+from notifier.fanout import new_message_event, publish_sync
+
+
+def on_message_committed(*, message: dict[str, Any], member_ids: list[str], origin: str = "", **_: Any) -> None:
+    if settings.NOTIFIER_ADDR:
+        notifier_client().send_message_nowait(message=message, member_ids=member_ids, origin=origin)
+    else:
+        publish_sync(member_ids, new_message_event(message, origin))
+
+
+def on_message_updated(*, message: dict[str, Any], member_ids: list[str], **_: Any) -> None:
+    publish_sync(member_ids, {"type": "chat.message_updated", "message": message})
+
+
+def on_message_deleted(*, chat_id: str, message_id: str, seq: int, member_ids: list[str], **_: Any) -> None:
+    event = {"type": "chat.message_deleted", "chat_id": chat_id, "message_id": message_id, "seq": seq}
+    publish_sync(member_ids, event)
+
+
+def on_chat_read(*, chat_id: str, user_id: str, message_id: str, seq: int, member_ids: list[str], **_: Any) -> None:
+    event = {"type": "chat.read", "chat_id": chat_id, "user_id": user_id, "message_id": message_id, "seq": seq}
+    publish_sync([uid for uid in member_ids if uid != user_id], event)
+
+
+def on_sessions_revoked(*, user_id: str, jti: str | None, **_: Any) -> None:
+    publish_sync([user_id], {"type": "session.revoked", "jti": jti})
+
+
+def connect() -> None:
+    message_committed.connect(on_message_committed, dispatch_uid="notifier.message_committed")
+    message_updated.connect(on_message_updated, dispatch_uid="notifier.message_updated")
+    message_deleted.connect(on_message_deleted, dispatch_uid="notifier.message_deleted")
+    chat_read.connect(on_chat_read, dispatch_uid="notifier.chat_read")
+    sessions_revoked.connect(on_sessions_revoked, dispatch_uid="notifier.sessions_revoked")

@@ -1,0 +1,143 @@
+"""``notification.v1.NotificationService`` over grpc.aio: thin, async, one error translator."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from channels.db import database_sync_to_async
+
+from chats.selectors import chat_has_member, chat_member_ids
+from messaging.models import Message
+from messaging.payloads import message_payload
+from neonchat.errors import (
+    ApplicationError,
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServiceUnavailable,
+)
+from notifier import delivery
+from presence import store
+from protos.notification.v1 import notification_pb2 as pb
+from protos.notification.v1 import notification_pb2_grpc as pb_grpc
+
+logger = logging.getLogger(__name__)
+
+_STATUS: dict[type[ApplicationError], grpc.StatusCode] = {
+    InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    NotAuthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+    RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ServiceUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def grpc_status(error: ApplicationError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]  # type: ignore[index]
+    return grpc.StatusCode.INTERNAL
+
+
+def translate_errors(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """The gRPC translator of :class:`ApplicationError`; anything else is INTERNAL, logged."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        try:
+            return await handler(self, request, context)
+        except ApplicationError as error:
+            await context.abort(grpc_status(error), f"{error.code}: {error.message}")
+        except Exception:
+            logger.exception("%s failed", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise AssertionError("unreachable")  # context.abort always raises
+
+    return wrapper
+
+
+def _uuid(value: str, field: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput(f"{field} must be a UUID", code="invalid_id") from None
+
+
+def _stored_message(message_id: str) -> tuple[dict[str, Any], list[str]]:
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("message not found", code="message_not_found")
+    return message_payload(message), chat_member_ids(chat_id=message.chat_id)
+
+
+def _request_message(request: pb.SendMessageRequest) -> dict[str, Any]:
+    return {
+        "id": request.message_id,
+        "chat_id": request.chat_id,
+        "sender_id": request.sender_id,
+        "text": request.text,
+        "seq": request.seq,
+        "created_at": request.created_at,
+        "updated_at": request.updated_at or request.created_at,
+        "deleted": False,
+    }
+
+
+class NotificationServicer(pb_grpc.NotificationServiceServicer):
+    @translate_errors
+    async def SendMessage(
+        self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SendMessageResponse:
+        message_id = _uuid(request.message_id, "message_id")
+        _uuid(request.chat_id, "chat_id")
+        _uuid(request.sender_id, "sender_id")
+        if request.recipient_ids and request.seq > 0 and request.created_at:
+            message = _request_message(request)
+            members = delivery.parse_user_ids(list(request.recipient_ids), field="recipient_ids")
+        else:
+            message, members = await database_sync_to_async(_stored_message)(message_id)
+        delivered, failed = await delivery.deliver_message(message, members, request.metadata.get("origin", ""))
+        return pb.SendMessageResponse(success=True, delivered_to=len(delivered), failed_users=failed)
+
+    @translate_errors
+    async def ValidateChatAccess(
+        self, request: pb.ValidateChatAccessRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ValidateChatAccessResponse:
+        user_id = _uuid(request.user_id, "user_id")
+        chat_id = _uuid(request.chat_id, "chat_id")
+        allowed = await database_sync_to_async(chat_has_member)(user_id=user_id, chat_id=chat_id)
+        return pb.ValidateChatAccessResponse(has_access=allowed, error_message="" if allowed else "no access")
+
+    @translate_errors
+    async def GetUsersStatus(
+        self, request: pb.GetUsersStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetUsersStatusResponse:
+        user_ids = delivery.parse_user_ids(list(request.user_ids))
+        statuses = await store.aread_statuses(user_ids)
+        return pb.GetUsersStatusResponse(
+            statuses=[
+                pb.UserStatus(user_id=s.user_id, status=s.status, last_seen=s.last_seen) for s in statuses.values()
+            ]
+        )
+
+    @translate_errors
+    async def BroadcastSystemMessage(
+        self, request: pb.BroadcastSystemMessageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BroadcastSystemMessageResponse:
+        user_ids = delivery.parse_user_ids(list(request.user_ids))
+        count = await delivery.deliver_system(request.text, user_ids, dict(request.metadata))
+        return pb.BroadcastSystemMessageResponse(success=True, delivered_to=count)
