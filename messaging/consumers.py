@@ -99,26 +99,42 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # ---- lifecycle -------------------------------------------------------
     async def connect(self) -> None:
-        global _open_connections
         self.conn_id = uuid.uuid4().hex
         request_id_var.set(f"ws-{self.conn_id[:12]}")
         if not origin_allowed(self._header("origin")):
             await self.close()  # refuse the handshake (HTTP 403)
             return
-        await self.accept()
-        if _open_connections >= settings.WS_MAX_CONNECTIONS:
-            await self.close(code=CLOSE_TRY_AGAIN)
+        refusal = await self._refusal()
+        if refusal is not None:
+            await self.accept()  # close codes need an open socket
+            await self.close(code=refusal)
             return
-        if not await self._authenticate() or not await self._apply_scope():
-            return
-        _open_connections += 1
-        websocket_connections.inc()
+        # Join the groups and register presence *before* the handshake
+        # completes, so nothing sent right after connect is missed.
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         await self.channel_layer.group_add(BROADCAST_GROUP, self.channel_name)
+        came_online = await store.connection_opened(self.user_id, self.conn_id, self._device_id())
+        self._register()
+        await self.accept()
+        if came_online:
+            await presence_changed(self.user_id, "user_online")
+
+    async def _refusal(self) -> int | None:
+        """The close code that ends this handshake, or ``None`` to accept it."""
+        if _open_connections >= settings.WS_MAX_CONNECTIONS:
+            return CLOSE_TRY_AGAIN
+        if not await self._authenticate():
+            return CLOSE_UNAUTHORIZED
+        if not await self._apply_scope():
+            return CLOSE_FORBIDDEN
+        return None
+
+    def _register(self) -> None:
+        global _open_connections
+        _open_connections += 1
+        websocket_connections.inc()
         registry.add(self.conn_id, self.user_id)
         self.registered = True
-        if await store.connection_opened(self.user_id, self.conn_id, self._device_id()):
-            await presence_changed(self.user_id, "user_online")
 
     async def disconnect(self, code: int) -> None:
         global _open_connections
@@ -163,7 +179,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             user, claims = await database_sync_to_async(user_from_token)(token)
         except ApplicationError:
-            await self.close(code=CLOSE_UNAUTHORIZED)
             return False
         self.user_id, self.jti = str(user.pk), claims.get("jti")
         expires_in = float(claims.get("exp", 0)) - time.time()
@@ -186,7 +201,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             member = await database_sync_to_async(membership_get)(user_id=self.user_id, chat_id=chat_id)
         except ApplicationError:
-            await self.close(code=CLOSE_FORBIDDEN)
             return False
         self.scope_chat, self.scope_partner = str(member.chat_id), str(member.partner_id)
         return True

@@ -25,7 +25,7 @@ def _database(url: str, max_conns: int) -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / "var" / "neonchat.sqlite3"),
+            "NAME": config.get_str("SQLITE_PATH") or str(BASE_DIR / "var" / "neonchat.sqlite3"),
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     db: dict[str, Any] = environ.Env.db_url_config(url)
