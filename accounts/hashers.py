@@ -13,6 +13,5 @@ class BCryptSHA256PasswordHasher(hashers.BCryptSHA256PasswordHasher):
     stock hasher and a cost change only affects new hashes.
     """
 
-    @property  # type: ignore[override,misc]
-    def rounds(self) -> int:
-        return int(settings.PASSWORD_BCRYPT_ROUNDS)
+    def __init__(self) -> None:
+        self.rounds = int(settings.PASSWORD_BCRYPT_ROUNDS)
