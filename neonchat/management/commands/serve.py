@@ -15,22 +15,32 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from neonchat.health import start_draining
+from neonchat.health import is_draining, start_draining
 
 ROLES = ("all", "api", "gateway")
 
 
 class DrainingServer(uvicorn.Server):
+    """uvicorn with a drain window and a clean exit code.
+
+    The first SIGTERM/SIGINT flips readiness to 503, then after
+    ``SHUTDOWN_DRAIN`` seconds starts uvicorn's graceful shutdown. Unlike
+    uvicorn's own handler it does not re-raise the signal afterwards, so a
+    graceful stop exits 0. A second signal forces the exit.
+    """
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.should_exit or not settings.SHUTDOWN_DRAIN:
-            start_draining()
-            super().handle_exit(sig, frame)
+        if is_draining():
+            self.force_exit = True
+            self.should_exit = True
             return
         start_draining()
-        # Let load balancers see "unready" before the listener goes away.
-        timer = threading.Timer(float(settings.SHUTDOWN_DRAIN), super().handle_exit, args=(sig, frame))
+        timer = threading.Timer(float(settings.SHUTDOWN_DRAIN), self._begin_shutdown)
         timer.daemon = True
         timer.start()
+
+    def _begin_shutdown(self) -> None:
+        self.should_exit = True
 
 
 class Command(BaseCommand):

@@ -1,0 +1,41 @@
+"""Embedded mode (no services at all), as a newcomer runs it with ``make run``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import httpx
+import pytest
+import websockets
+
+from tests.e2e.conftest import history_after, open_chat, register
+from tests.e2e.procs import Proc
+
+pytestmark = [pytest.mark.e2e]
+
+
+async def test_embedded_mode_serves_rest_docs_and_realtime_chat(embedded: Proc) -> None:
+    a, b = register(embedded.url), register(embedded.url)
+    me = httpx.get(f"{embedded.url}/api/v1/users/me", headers={"Authorization": f"Bearer {a.token}"})
+    assert me.status_code == 200 and me.json()["username"] == a.username
+    assert httpx.get(f"{embedded.url}/api/docs/").status_code == 200
+    ready = httpx.get(f"{embedded.url}/health/ready").json()
+    assert ready["status"] == "ready"
+    chat_id = open_chat(embedded.url, a, b)
+    async with (
+        websockets.connect(f"{embedded.ws}?token={a.token}") as wa,
+        websockets.connect(f"{embedded.ws}?token={b.token}") as wb,
+    ):
+        request_id = str(uuid.uuid4())
+        await wa.send(
+            json.dumps({"type": "message", "chat_id": chat_id, "text": "embedded hi", "request_id": request_id})
+        )
+        async with asyncio.timeout(5):
+            while (ack := json.loads(await wa.recv()))["type"] != "message_sent":
+                pass
+            while (got := json.loads(await wb.recv()))["type"] != "new_message":
+                pass
+        assert got["message"] == ack["message"]
+    assert [m["text"] for m in history_after(embedded.url, b, chat_id)] == ["embedded hi"]
