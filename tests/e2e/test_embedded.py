@@ -39,3 +39,46 @@ async def test_embedded_mode_serves_rest_docs_and_realtime_chat(embedded: Proc) 
                 pass
         assert got["message"] == ack["message"]
     assert [m["text"] for m in history_after(embedded.url, b, chat_id)] == ["embedded hi"]
+
+
+async def test_console_client_sends_and_receives(embedded: Proc) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.procs import ROOT, base_env
+
+    a, b = register(embedded.url), register(embedded.url)
+    chat_id = open_chat(embedded.url, a, b)
+    env = base_env(NEONCHAT_PASSWORD="correct-horse-battery", DATABASE_URL="", REDIS_URL="")
+    args = [
+        sys.executable,
+        "manage.py",
+        "chat_client",
+        "--url",
+        embedded.url,
+        "--username",
+        a.username,
+        "--chat",
+        b.username,
+    ]
+    async with websockets.connect(f"{embedded.ws}?token={b.token}") as wb:
+        client = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert client.stdin is not None and client.stdout is not None
+        async with asyncio.timeout(20):
+            while "connected" not in (await asyncio.to_thread(client.stdout.readline)):
+                pass
+            client.stdin.write("hello from the terminal\n")
+            client.stdin.flush()
+            while (frame := json.loads(await wb.recv()))["type"] != "new_message":
+                pass
+            assert frame["message"]["text"] == "hello from the terminal"
+            await wb.send(
+                json.dumps(
+                    {"type": "message", "chat_id": chat_id, "text": "hi terminal", "request_id": str(uuid.uuid4())}
+                )
+            )
+            while "hi terminal" not in (await asyncio.to_thread(client.stdout.readline)):
+                pass
+        client.stdin.write("/quit\n")
+        client.stdin.flush()
+        assert client.wait(10) == 0
