@@ -10,7 +10,7 @@ PORT ?= 8080
 export DATABASE_URL_DEFAULT := postgres://postgres@127.0.0.1:5432/neonchat
 export REDIS_URL_DEFAULT := redis://127.0.0.1:6379/0
 
-.PHONY: run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
+.PHONY: browser run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ stack: $(VENV)/.runtime
 	exec bin/stack
 
 ## test: lint, types, generated-code check, compose check, the whole suite with coverage
-test: $(VENV)/.dev protos-check lint typecheck compose-check unit
+test: $(VENV)/.dev protos-check lint typecheck compose-check unit browser
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -49,6 +49,11 @@ TEST_ENV = APP_ENV=test PASSWORD_BCRYPT_ROUNDS=4 LOG_LEVEL=warning \
 
 unit: $(VENV)/.dev
 	$(TEST_ENV) $(VENV)/bin/pytest -q --cov --cov-report=term $(PYTEST_ARGS)
+
+## browser: two Chromium contexts chat through the web client (embedded mode); screenshots in var/screenshots
+browser: $(VENV)/.runtime
+	mkdir -p var/screenshots
+	SCREENSHOT_DIR=$(CURDIR)/var/screenshots tests/browser/run.sh
 
 protos: $(VENV)/.dev
 	bin/gen-protos

@@ -15,6 +15,7 @@ from accounts import selectors, services
 from accounts.authentication import AuthenticatedRequest
 from accounts.models import User
 from neonchat.apidocs import error_responses
+from neonchat.fields import StrictCharField
 from neonchat.pagination import parse_limit
 from neonchat.ratelimit import LoginRateThrottle, UserRateThrottle
 from presence.selectors import online_map
@@ -31,8 +32,8 @@ class UserSerializer(serializers.Serializer):
 
 
 class CredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=255, trim_whitespace=False)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    username = StrictCharField(max_length=255, trim_whitespace=False)
+    password = StrictCharField(max_length=4096, trim_whitespace=False)
 
 
 class LoginUserSerializer(serializers.Serializer):
@@ -120,7 +121,7 @@ class UserListApi(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         limit = parse_limit(request.query_params.get("limit"), default=20, maximum=100)
         prefix = request.query_params.get("search", "")[:50]
-        users, has_more = selectors.user_search(prefix=prefix, limit=limit)
+        users, has_more = selectors.user_search(prefix=prefix, limit=limit, exclude_id=request.user.pk)
         online = online_map([str(u.pk) for u in users])
         return Response(
             {

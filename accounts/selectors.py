@@ -54,9 +54,11 @@ def user_get(*, user_id: uuid.UUID | str) -> User:
         raise NotFound("User not found.", code="user_not_found") from None
 
 
-def user_search(*, prefix: str, limit: int) -> tuple[list[User], bool]:
+def user_search(*, prefix: str, limit: int, exclude_id: uuid.UUID | None = None) -> tuple[list[User], bool]:
     """Active users whose name starts with ``prefix`` (case-insensitive), by name."""
     qs: QuerySet[User] = User.objects.filter(status=User.Status.ACTIVE).order_by("username")
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
     if prefix:
         qs = qs.filter(username__lower__startswith=prefix.lower())
     rows = list(qs[: limit + 1])

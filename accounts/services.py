@@ -24,7 +24,7 @@ _USERNAME_RE = re.compile(USERNAME_PATTERN)
 
 
 def _validate_username(username: str) -> None:
-    if not (USERNAME_MIN <= len(username) <= USERNAME_MAX) or not _USERNAME_RE.match(username):
+    if not (USERNAME_MIN <= len(username) <= USERNAME_MAX) or not _USERNAME_RE.fullmatch(username):
         raise InvalidInput(
             f"username must be {USERNAME_MIN}-{USERNAME_MAX} characters of letters, digits, _ . -",
             code="invalid_username",

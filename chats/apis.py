@@ -12,15 +12,16 @@ from rest_framework.views import APIView
 from accounts.authentication import AuthenticatedRequest
 from chats import selectors, services
 from neonchat.apidocs import error_responses
+from neonchat.fields import StrictUUIDField
 from neonchat.pagination import parse_bool, parse_limit, parse_offset
 
 
 class ChatCreateSerializer(serializers.Serializer):
-    partner_id = serializers.UUIDField()
+    partner_id = StrictUUIDField()
 
 
 class MarkReadSerializer(serializers.Serializer):
-    message_id = serializers.UUIDField()
+    message_id = StrictUUIDField()
 
 
 class PartnerSerializer(serializers.Serializer):
@@ -42,6 +43,8 @@ class ChatSerializer(serializers.Serializer):
     partner = PartnerSerializer()
     last_message = LastMessageSerializer(allow_null=True)
     unread_count = serializers.IntegerField()
+    last_read_seq = serializers.IntegerField(help_text="my read watermark")
+    partner_last_read_seq = serializers.IntegerField(help_text="the partner's read watermark (read marks)")
     last_seq = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from chats.models import Chat, ChatMember
 from messaging.payloads import iso, last_message_payload
@@ -47,7 +47,12 @@ def partner_ids(*, user_id: uuid.UUID | str) -> list[str]:
 
 
 def _member_rows(user_id: uuid.UUID | str) -> QuerySet[ChatMember]:
-    return ChatMember.objects.filter(user_id=user_id).select_related("chat", "chat__last_message", "partner")
+    partner_read = ChatMember.objects.filter(chat_id=OuterRef("chat_id"), user_id=OuterRef("partner_id"))
+    return (
+        ChatMember.objects.filter(user_id=user_id)
+        .select_related("chat", "chat__last_message", "partner")
+        .annotate(partner_last_read_seq=Subquery(partner_read.values("last_read_seq")[:1]))
+    )
 
 
 def _chat_item(member: ChatMember, online: dict[str, bool]) -> dict[str, Any]:
@@ -58,6 +63,8 @@ def _chat_item(member: ChatMember, online: dict[str, bool]) -> dict[str, Any]:
         "partner": {"id": partner_id, "username": member.partner.username, "online": online.get(partner_id, False)},
         "last_message": last_message_payload(chat.last_message),
         "unread_count": max(0, chat.last_seq - member.last_read_seq),
+        "last_read_seq": member.last_read_seq,
+        "partner_last_read_seq": getattr(member, "partner_last_read_seq", None) or 0,
         "last_seq": chat.last_seq,
         "updated_at": iso(chat.updated_at),
     }

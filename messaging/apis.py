@@ -14,6 +14,7 @@ from messaging import selectors, services
 from messaging.models import TEXT_MAX
 from messaging.payloads import message_payload
 from neonchat.apidocs import error_responses
+from neonchat.fields import StrictCharField, StrictUUIDField
 from neonchat.pagination import parse_limit, parse_uuid
 
 
@@ -35,12 +36,12 @@ class MessagePageSerializer(serializers.Serializer):
 
 
 class MessageSendSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=TEXT_MAX, trim_whitespace=False)
-    request_id = serializers.UUIDField()
+    text = StrictCharField(max_length=TEXT_MAX, trim_whitespace=False)
+    request_id = StrictUUIDField()
 
 
 class MessageEditSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=TEXT_MAX, trim_whitespace=False)
+    text = StrictCharField(max_length=TEXT_MAX, trim_whitespace=False)
 
 
 class MessageListCreateApi(APIView):

@@ -7,6 +7,7 @@ Variables already set in the environment win over a ``.env`` file.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,6 +81,8 @@ def get_duration(name: str, default: float, *, minimum: float = 0.0) -> float:
         value = float(number) * _DURATION_UNITS.get(unit, 1.0)
     except ValueError:
         raise ConfigError(f"{name} must be a duration such as 30s or 500ms, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite duration such as 30s or 500ms, got {raw!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}s, got {raw!r}")
     return value

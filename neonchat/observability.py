@@ -48,7 +48,7 @@ class JsonFormatter(_JsonFormatter):
 
 
 def new_request_id(candidate: str | None = None) -> str:
-    if candidate and _REQUEST_ID_RE.match(candidate):
+    if candidate and _REQUEST_ID_RE.fullmatch(candidate):
         return candidate
     return uuid.uuid4().hex
 

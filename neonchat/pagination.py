@@ -44,7 +44,7 @@ def parse_uuid(name: str, raw: str | None) -> uuid.UUID | None:
 
 def _non_negative_int(name: str, raw: str) -> int:
     text = raw.strip()
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise InvalidInput(
             f"{name} must be a non-negative integer",
             code=f"invalid_{name}",

@@ -1,10 +1,9 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from neonchat import health
+from neonchat.webclient import web_client
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -20,7 +19,7 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("", include("django_prometheus.urls")),
-    path("", serve, {"path": "index.html", "document_root": settings.BASE_DIR / "web"}, name="web-client"),
+    path("", web_client, name="web-client"),
 ]
 
 handler400 = "neonchat.rest.json_400"

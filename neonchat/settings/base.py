@@ -220,6 +220,7 @@ STATICFILES_DIRS = [BASE_DIR / "web"]
 # Static files (admin, Swagger UI, the web client) served by WhiteNoise, also
 # without collectstatic in embedded mode.
 WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

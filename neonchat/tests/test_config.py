@@ -1,0 +1,147 @@
+"""Configuration readers: every bad value is a ConfigError naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neonchat import config
+from neonchat.config import ConfigError
+
+VAR = "NEONCHAT_TEST_VAR"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch):
+    def set_value(value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv(VAR, raising=False)
+        else:
+            monkeypatch.setenv(VAR, value)
+
+    return set_value
+
+
+def raises_naming_var(call) -> str:
+    with pytest.raises(ConfigError) as error:
+        call()
+    assert VAR in str(error.value)
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 7), ("", 7), (" 12 ", 12), ("0", 0), ("+5", 5)])
+def test_get_int_good(env, raw, expected) -> None:
+    env(raw)
+    assert config.get_int(VAR, 7) == expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "1.5", "12k", "-1", "101", "0x10"])
+def test_get_int_bad(env, raw) -> None:
+    env(raw)
+    message = raises_naming_var(lambda: config.get_int(VAR, 7, minimum=0, maximum=100))
+    assert raw.strip() in message or "between" in message
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("on", True), ("no", False), ("0", False)])
+def test_get_bool_good(env, raw, expected) -> None:
+    env(raw)
+    assert config.get_bool(VAR) is expected
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", "y", "tru"])
+def test_get_bool_bad(env, raw) -> None:
+    env(raw)
+    raises_naming_var(lambda: config.get_bool(VAR))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, 2.0), ("30", 30.0), ("30s", 30.0), ("500ms", 0.5), ("5m", 300.0), ("1h", 3600.0)]
+)
+def test_get_duration_good(env, raw, expected) -> None:
+    env(raw)
+    assert config.get_duration(VAR, 2.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("raw", ["abc", "5x", "s", "ms", "-1s", "1d", "10 minutes"])
+def test_get_duration_bad(env, raw) -> None:
+    env(raw)
+    raises_naming_var(lambda: config.get_duration(VAR, 2.0))
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "infs", "NaNms"])
+def test_get_duration_rejects_non_finite(env, raw) -> None:
+    env(raw)
+    raises_naming_var(lambda: config.get_duration(VAR, 2.0))
+
+
+@pytest.mark.parametrize("raw", ["redis://localhost:6379/0", "rediss://h:1/2", "unix:///tmp/redis.sock"])
+def test_get_url_good(env, raw) -> None:
+    env(raw)
+    assert config.get_url(VAR, ("redis", "rediss", "unix")) == raw
+
+
+@pytest.mark.parametrize("raw", ["localhost:6379", "http://localhost", "redis://", "just words"])
+def test_get_url_bad(env, raw) -> None:
+    env(raw)
+    raises_naming_var(lambda: config.get_url(VAR, ("redis", "rediss", "unix")))
+
+
+def test_get_url_empty_is_unset(env) -> None:
+    env("  ")
+    assert config.get_url(VAR, ("redis",)) == ""
+
+
+def test_get_choice_and_list(env) -> None:
+    env("Text")
+    assert config.get_choice(VAR, "json", ("json", "text")) == "text"
+    env("xml")
+    raises_naming_var(lambda: config.get_choice(VAR, "json", ("json", "text")))
+    env(" a, b ,,c ")
+    assert config.get_list(VAR, ["z"]) == ["a", "b", "c"]
+    env(None)
+    assert config.get_list(VAR, ["z"]) == ["z"]
+
+
+@given(st.integers(min_value=-(10**12), max_value=10**12))
+def test_get_int_round_trips_any_integer_in_bounds(value: int) -> None:
+    import os
+
+    os.environ[VAR] = str(value)
+    try:
+        if 0 <= value <= 10**9:
+            assert config.get_int(VAR, 1, minimum=0, maximum=10**9) == value
+        else:
+            with pytest.raises(ConfigError):
+                config.get_int(VAR, 1, minimum=0, maximum=10**9)
+    finally:
+        del os.environ[VAR]
+
+
+def test_load_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEONCHAT_DOTENV_SET", "from-env")
+    monkeypatch.delenv("NEONCHAT_DOTENV_NEW", raising=False)
+    monkeypatch.delenv("NEONCHAT_DOTENV_QUOTED", raising=False)
+    path = tmp_path / ".env"
+    path.write_text(
+        "# comment\n\nNEONCHAT_DOTENV_SET=from-file\nexport NEONCHAT_DOTENV_NEW=new\nNEONCHAT_DOTENV_QUOTED='a b'\n",
+        encoding="utf-8",
+    )
+    try:
+        config.load_dotenv(path)
+        import os
+
+        assert os.environ["NEONCHAT_DOTENV_SET"] == "from-env"  # the environment wins
+        assert os.environ["NEONCHAT_DOTENV_NEW"] == "new"
+        assert os.environ["NEONCHAT_DOTENV_QUOTED"] == "a b"
+    finally:
+        monkeypatch.delenv("NEONCHAT_DOTENV_NEW", raising=False)
+        monkeypatch.delenv("NEONCHAT_DOTENV_QUOTED", raising=False)
+    bad = tmp_path / "bad.env"
+    bad.write_text("GOOD=1\nthis is not an assignment\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2"):
+        config.load_dotenv(bad)
+    config.load_dotenv(tmp_path / "missing.env")  # absent file: nothing happens

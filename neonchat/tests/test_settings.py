@@ -1,0 +1,123 @@
+"""The settings module refuses bad configuration with one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from neonchat.config import ConfigError
+from neonchat.settings.base import _database, _load
+
+PYTHON = Path(settings.BASE_DIR) / ".venv" / "bin" / "python"
+LOAD = "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'neonchat.settings'; django.setup()"
+GOOD_SECRET = "a-production-secret-that-is-long-enough-0123456789"
+
+
+def load_settings(**overrides: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(overrides)
+    python = str(PYTHON) if PYTHON.exists() else sys.executable
+    return subprocess.run(
+        [python, "-c", LOAD], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def assert_config_error(result: subprocess.CompletedProcess[str], variable: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_variable_stops_start_with_one_line() -> None:
+    assert_config_error(load_settings(RATE_LIMIT_PER_MINUTE="abc"), "RATE_LIMIT_PER_MINUTE")
+
+
+def test_production_without_jwt_secret_stops_start() -> None:
+    result = load_settings(APP_ENV="production", JWT_SECRET="", ALLOWED_HOSTS="chat.example.com")
+    assert_config_error(result, "JWT_SECRET")
+
+
+def test_production_with_wildcard_hosts_stops_start() -> None:
+    result = load_settings(APP_ENV="production", JWT_SECRET=GOOD_SECRET, ALLOWED_HOSTS="*")
+    assert_config_error(result, "ALLOWED_HOSTS")
+
+
+# The same checks in-process, through the loader the settings module calls at import.
+
+
+@pytest.fixture
+def load(monkeypatch: pytest.MonkeyPatch):
+    def run(**overrides: str) -> dict:
+        for name, value in overrides.items():
+            monkeypatch.setenv(name, value)
+        return _load()
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RATE_LIMIT_PER_MINUTE", "abc"),
+        ("RATE_LIMIT_PER_MINUTE", "0"),
+        ("LOGIN_RATE_LIMIT_PER_MINUTE", "-3"),
+        ("WS_MESSAGES_PER_SECOND", "fast"),
+        ("DEBUG", "perhaps"),
+        ("GRPC_TIMEOUT", "soon"),
+        ("WS_HEARTBEAT_INTERVAL", "0ms"),
+        ("REDIS_URL", "http://localhost:6379"),
+        ("DATABASE_URL", "mysql://u@h/db"),
+        ("APP_ENV", "staging"),
+        ("LOG_LEVEL", "loud"),
+        ("PASSWORD_BCRYPT_ROUNDS", "99"),
+        ("JWT_EXPIRE_HOURS", "0"),
+    ],
+)
+def test_loader_names_the_bad_variable(load, variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load(**{variable: value})
+
+
+def test_non_postgres_database_url_is_refused() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        _database("sqlite:///tmp/x.db", 5)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"JWT_SECRET": ""},
+        {"JWT_SECRET": "too-short"},
+        {"ALLOWED_HOSTS": "*"},
+        {"ALLOWED_HOSTS": ""},
+        {"ALLOWED_HOSTS": "chat.example.com,*"},
+    ],
+)
+def test_loader_production_rules(load, overrides: dict) -> None:
+    base = {"APP_ENV": "production", "JWT_SECRET": GOOD_SECRET, "ALLOWED_HOSTS": "chat.example.com"}
+    with pytest.raises(ConfigError):
+        load(**{**base, **overrides})
+
+
+def test_loader_accepts_a_valid_production_configuration(load) -> None:
+    cfg = load(APP_ENV="production", JWT_SECRET=GOOD_SECRET, ALLOWED_HOSTS="chat.example.com")
+    assert cfg["PRODUCTION"] is True and cfg["JWT_SECRET"] == GOOD_SECRET
+    assert cfg["ALLOWED_HOSTS"] == ["chat.example.com"]
+    assert cfg["SECURE_SSL_REDIRECT"] is True
+
+
+def test_loader_defaults(load, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RATE_LIMIT_PER_MINUTE", "LOGIN_RATE_LIMIT_PER_MINUTE", "WS_MESSAGES_PER_SECOND", "JWT_EXPIRE_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = load(APP_ENV="development")
+    assert cfg["RATE_LIMIT_PER_MINUTE"] == 100
+    assert cfg["LOGIN_RATE_LIMIT_PER_MINUTE"] == 20
+    assert cfg["WS_MESSAGES_PER_SECOND"] == 20
+    assert cfg["JWT_EXPIRE_HOURS"] == 24
