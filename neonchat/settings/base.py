@@ -66,6 +66,8 @@ def _load() -> dict[str, Any]:
         "DB_MAX_CONNS": config.get_int("DB_MAX_CONNS", 20, minimum=1, maximum=1000),
         "REDIS_URL": redis_url,
         "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
+        # Redis instances the channel layer shards over (default: REDIS_URL alone).
+        "CHANNEL_LAYER_HOSTS": config.get_list("CHANNEL_LAYER_HOSTS", [redis_url] if redis_url else []),
         "NOTIFIER_ADDR": config.get_str("NOTIFIER_ADDR", config.get_str("NOTIFICATION_SERVICE_ADDR")),
         "NOTIFIER_LISTEN": config.get_str("NOTIFIER_LISTEN", "0.0.0.0:8081"),
         "NOTIFIER_METRICS_PORT": config.get_int("NOTIFIER_METRICS_PORT", 9081, minimum=0, maximum=65535),
@@ -110,6 +112,7 @@ DATABASE_URL: str = _cfg["DATABASE_URL"]
 DB_MAX_CONNS: int = _cfg["DB_MAX_CONNS"]
 REDIS_URL: str = _cfg["REDIS_URL"]
 CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
+CHANNEL_LAYER_HOSTS: list[str] = _cfg["CHANNEL_LAYER_HOSTS"]
 NOTIFIER_ADDR: str = _cfg["NOTIFIER_ADDR"]
 NOTIFIER_LISTEN: str = _cfg["NOTIFIER_LISTEN"]
 NOTIFIER_METRICS_PORT: int = _cfg["NOTIFIER_METRICS_PORT"]
@@ -284,7 +287,7 @@ if _cfg["REDIS_URL"]:
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [_cfg["REDIS_URL"]],
+                "hosts": CHANNEL_LAYER_HOSTS,
                 "prefix": _cfg["CHANNEL_LAYER_PREFIX"],
             },
         }
