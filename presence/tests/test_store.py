@@ -1,0 +1,78 @@
+"""Presence in Redis: multi-device transitions, expiry of a dead gateway's
+connections (the reaper), the batched read path."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from django.test import override_settings
+
+from presence import store
+from presence.heartbeat import HeartbeatRegistry
+from presence.selectors import online_map
+
+
+async def test_two_devices_online_once_offline_after_the_last() -> None:
+    user = str(uuid.uuid4())
+    assert await store.connection_opened(user, "c1", "phone") is True
+    assert await store.connection_opened(user, "c2", "laptop") is False
+    assert await store.connection_closed(user, "c1") is False
+    assert (await store.aread_statuses([user]))[user].status == "online"
+    assert await store.set_status(user, "away") is True
+    assert await store.set_status(user, "away") is False
+    assert (await store.aread_statuses([user]))[user].status == "away"
+    assert await store.connection_closed(user, "c2") is True
+    assert (await store.aread_statuses([user]))[user].status == "offline"
+
+
+async def test_concurrent_connects_and_disconnects_announce_exactly_once() -> None:
+    user = str(uuid.uuid4())
+    opened = await asyncio.gather(*(store.connection_opened(user, f"c{i}") for i in range(20)))
+    assert sum(opened) == 1
+    closed = await asyncio.gather(*(store.connection_closed(user, f"c{i}") for i in range(20)))
+    assert sum(closed) == 1
+
+
+@override_settings(PRESENCE_TTL=1)
+async def test_reaper_announces_users_of_a_dead_gateway_once() -> None:
+    user = str(uuid.uuid4())
+    await store.connection_opened(user, "dead-conn")
+    await asyncio.sleep(2.1)  # no heartbeat: the connection key expired
+    gone: list[str] = []
+    registry = HeartbeatRegistry()
+
+    async def offline(uid: str) -> None:
+        gone.append(uid)
+
+    registry.on_offline = offline
+    await registry.beat_once()
+    await registry.beat_once()
+    assert gone.count(user) == 1
+
+
+@override_settings(PRESENCE_TTL=1)
+async def test_heartbeat_keeps_a_live_connection_online() -> None:
+    user = str(uuid.uuid4())
+    registry = HeartbeatRegistry()
+    came_back: list[str] = []
+
+    async def online(uid: str) -> None:
+        came_back.append(uid)
+
+    registry.on_online = online
+    await store.connection_opened(user, "live")
+    registry.connections["live"] = user
+    for _ in range(3):
+        await asyncio.sleep(0.6)
+        await registry.beat_once()
+    assert (await store.aread_statuses([user]))[user].status == "online"
+    assert came_back == []
+    await registry.stop()
+
+
+def test_online_map_reads_the_store_in_one_call() -> None:
+    user, other = str(uuid.uuid4()), str(uuid.uuid4())
+    asyncio.run(store.connection_opened(user, "c"))
+    assert online_map([user, other]) == {user: True, other: False}
+    assert online_map([]) == {}
