@@ -10,7 +10,6 @@ from django.db.models import Q
 from accounts.models import User
 from chats.models import Chat, ChatMember
 from chats.selectors import membership_get
-from chats.signals import chat_created
 from messaging.models import Message
 from messaging.signals import chat_read
 from neonchat.errors import InvalidInput, NotFound
@@ -35,8 +34,6 @@ def chat_get_or_create(*, user_id: uuid.UUID, partner_id: uuid.UUID) -> tuple[Ch
                     ChatMember(chat=chat, user_id=high, partner_id=low),
                 ]
             )
-            members = [str(low), str(high)]
-            transaction.on_commit(lambda: chat_created.send(sender=Chat, chat_id=str(chat.pk), member_ids=members))
     except IntegrityError:
         # A concurrent request created the pair first: the unique index decided.
         return Chat.objects.get(user_low_id=low, user_high_id=high), False

@@ -1,7 +1,7 @@
 """The WebSocket gateway: ``/ws?token=<JWT>[&chat_id=<uuid>]`` (contract section WebSocket).
 
 Thin by design: parse a frame, check its shape, call the same services as
-REST through ``database_sync_to_async``, reply. Events from other processes
+REST through ``neonchat.db.db_call``, reply. Events from other processes
 arrive through the user's channel-layer group and are filtered by scope.
 """
 
@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -27,6 +26,7 @@ from chats.services import chat_mark_read
 from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
 from messaging.payloads import message_payload
 from messaging.services import message_send
+from neonchat.db import db_call
 from neonchat.errors import ApplicationError
 from neonchat.observability import request_id_var
 from neonchat.origins import origin_allowed
@@ -42,6 +42,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
 PRESENCE_STATUSES = ("online", "away")
+TYPING_PER_SECOND = 5.0
 
 _open_connections = 0
 
@@ -64,13 +65,13 @@ def _uuid_field(frame: dict[str, Any], name: str, request_id: str | None = None)
 
 async def presence_changed(user_id: str, event: str) -> None:
     """Tell everyone who shares a chat with ``user_id`` (user_online/away/offline)."""
-    audience = await database_sync_to_async(partner_ids)(user_id=user_id)
+    audience = await db_call(partner_ids)(user_id=user_id)
     frame = {"type": "presence.event", "event": event, "user_id": user_id, "timestamp": int(time.time())}
     await publish(audience, frame)
 
 
 async def _went_offline(user_id: str) -> None:
-    await database_sync_to_async(user_touch_last_seen)(user_id=user_id)
+    await db_call(user_touch_last_seen)(user_id=user_id)
     await presence_changed(user_id, "user_offline")
 
 
@@ -177,7 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not token and header.lower().startswith("bearer "):
             token = header[7:].strip()
         try:
-            user, claims = await database_sync_to_async(user_from_token)(token)
+            user, claims = await db_call(user_from_token)(token)
         except ApplicationError:
             return False
         self.user_id, self.jti = str(user.pk), claims.get("jti")
@@ -199,7 +200,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not chat_id:
             return True
         try:
-            member = await database_sync_to_async(membership_get)(user_id=self.user_id, chat_id=chat_id)
+            member = await db_call(membership_get)(user_id=self.user_id, chat_id=chat_id)
         except ApplicationError:
             return False
         self.scope_chat, self.scope_partner = str(member.chat_id), str(member.partner_id)
@@ -251,7 +252,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The partner in ``chat_id`` (cached per connection); 404 if not a member."""
         partner = self.member_of.get(chat_id)
         if partner is None:
-            member = await database_sync_to_async(membership_get)(user_id=self.user_id, chat_id=chat_id)
+            member = await db_call(membership_get)(user_id=self.user_id, chat_id=chat_id)
             partner = self.member_of[chat_id] = str(member.partner_id)
         return partner
 
@@ -266,7 +267,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not await take_token("ws", self.user_id, float(settings.WS_MESSAGES_PER_SECOND)):
             raise FrameError("rate_limited", "too many messages; slow down", echo)
         try:
-            message, created = await database_sync_to_async(message_send)(
+            message, created = await db_call(message_send)(
                 sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text,
                 request_id=request_id, origin=self.channel_name,
             )  # fmt: skip
@@ -283,6 +284,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(is_typing, bool):
             raise FrameError("invalid_field", "is_typing must be a boolean")
         partner = await self._partner_in(chat_id)
+        if is_typing and chat_id not in self.typing and not await take_token("typing", self.user_id, TYPING_PER_SECOND):
+            return  # typing is ephemeral: a flood is dropped, not answered
         if not is_typing:
             await self._stop_typing(chat_id)
             return
@@ -311,9 +314,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_read(self, frame: dict[str, Any]) -> None:
         chat_id = self._chat_of(frame)
         message_id = _uuid_field(frame, "message_id")
-        await database_sync_to_async(chat_mark_read)(
-            user_id=uuid.UUID(self.user_id), chat_id=chat_id, message_id=message_id
-        )
+        await db_call(chat_mark_read)(user_id=uuid.UUID(self.user_id), chat_id=chat_id, message_id=message_id)
 
     async def on_presence(self, frame: dict[str, Any]) -> None:
         status = frame.get("status")

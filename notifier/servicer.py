@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from channels.db import database_sync_to_async
 
 from chats.selectors import chat_has_member, chat_member_ids
 from messaging.models import Message
 from messaging.payloads import message_payload
+from neonchat.db import db_call
 from neonchat.errors import (
     ApplicationError,
     Conflict,
@@ -109,7 +109,7 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
             message = _request_message(request)
             members = delivery.parse_user_ids(list(request.recipient_ids), field="recipient_ids")
         else:
-            message, members = await database_sync_to_async(_stored_message)(message_id)
+            message, members = await db_call(_stored_message)(message_id)
         delivered, failed = await delivery.deliver_message(message, members, request.metadata.get("origin", ""))
         return pb.SendMessageResponse(success=True, delivered_to=len(delivered), failed_users=failed)
 
@@ -119,7 +119,7 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
     ) -> pb.ValidateChatAccessResponse:
         user_id = _uuid(request.user_id, "user_id")
         chat_id = _uuid(request.chat_id, "chat_id")
-        allowed = await database_sync_to_async(chat_has_member)(user_id=user_id, chat_id=chat_id)
+        allowed = await db_call(chat_has_member)(user_id=user_id, chat_id=chat_id)
         return pb.ValidateChatAccessResponse(has_access=allowed, error_message="" if allowed else "no access")
 
     @translate_errors

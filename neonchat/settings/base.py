@@ -64,6 +64,8 @@ def _load() -> dict[str, Any]:
         "CORS_ALLOWED_ORIGINS": config.get_list("CORS_ALLOWED_ORIGINS", []),
         "DATABASE_URL": config.get_url("DATABASE_URL", ("postgres", "postgresql", "pgsql")),
         "DB_MAX_CONNS": config.get_int("DB_MAX_CONNS", 20, minimum=1, maximum=1000),
+        # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
+        "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
         "REDIS_URL": redis_url,
         "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
         # Redis instances the channel layer shards over (default: REDIS_URL alone).
@@ -110,6 +112,7 @@ ALLOWED_HOSTS: list[str] = _cfg["ALLOWED_HOSTS"]
 CORS_ALLOWED_ORIGINS: list[str] = _cfg["CORS_ALLOWED_ORIGINS"]
 DATABASE_URL: str = _cfg["DATABASE_URL"]
 DB_MAX_CONNS: int = _cfg["DB_MAX_CONNS"]
+DB_THREADS: int = _cfg["DB_THREADS"]
 REDIS_URL: str = _cfg["REDIS_URL"]
 CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
 CHANNEL_LAYER_HOSTS: list[str] = _cfg["CHANNEL_LAYER_HOSTS"]
