@@ -10,7 +10,6 @@ from accounts.models import User
 from chats.models import Chat, ChatMember
 from chats.selectors import chat_has_member, chat_member_ids, membership_get, partner_ids
 from chats.services import chat_get_or_create, chat_mark_read
-from chats.signals import chat_created
 from messaging.signals import chat_read
 from neonchat.errors import InvalidInput, NotFound
 from neonchat.tests.support import send
@@ -44,23 +43,6 @@ def test_create_errors(alice: User) -> None:
         chat_get_or_create(user_id=alice.pk, partner_id=alice.pk)
     with pytest.raises(NotFound):
         chat_get_or_create(user_id=alice.pk, partner_id=uuid.uuid4())
-
-
-def test_chat_created_signal_after_commit_only_when_new(alice: User, bob: User, django_capture_on_commit_callbacks):
-    recorder = Recorder()
-    chat_created.connect(recorder)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            chat, _ = chat_get_or_create(user_id=alice.pk, partner_id=bob.pk)
-            assert recorder.calls == []
-        with django_capture_on_commit_callbacks(execute=True) as second:
-            chat_get_or_create(user_id=bob.pk, partner_id=alice.pk)
-    finally:
-        chat_created.disconnect(recorder)
-    assert len(recorder.calls) == 1
-    assert recorder.calls[0]["chat_id"] == str(chat.pk)
-    assert sorted(recorder.calls[0]["member_ids"]) == sorted([str(alice.pk), str(bob.pk)])
-    assert second == []
 
 
 def test_mark_read_returns_seq_and_signals_only_on_progress(
