@@ -32,20 +32,25 @@ async def _split_by_connection(user_ids: list[str]) -> tuple[list[str], list[str
     return online, offline
 
 
-async def first_delivery(message_id: str) -> bool:
-    """True once per message id (for ``DEDUP_TTL`` s): a retried call does not deliver twice."""
-    return bool(await kv.async_client().set(f"notify:sent:{message_id}", "1", nx=True, ex=DEDUP_TTL))
-
-
 async def deliver_message(
     message: dict[str, Any], member_ids: list[str], origin: str = ""
 ) -> tuple[list[str], list[str]]:
     """Publish ``new_message`` to every member's connections (the sender's other
-    devices included); return recipients with and without a live connection."""
-    if await first_delivery(message["id"]):
-        await publish(member_ids, new_message_event(message, origin))
+    devices included); return recipients with and without a live connection.
+
+    A retried call with the same message id (within ``DEDUP_TTL`` s) does not
+    deliver twice. The dedup mark and the connection counts share one round trip.
+    """
     recipients = [uid for uid in member_ids if uid != message["sender_id"]]
-    return await _split_by_connection(recipients)
+    async with kv.async_client().pipeline(transaction=False) as pipe:
+        pipe.set(f"notify:sent:{message['id']}", "1", nx=True, ex=DEDUP_TTL)
+        for uid in recipients:
+            pipe.scard(f"user:{uid}:ws_connections")
+        first, *counts = await pipe.execute()
+    if first:
+        await publish(member_ids, new_message_event(message, origin))
+    online = [uid for uid, n in zip(recipients, counts, strict=True) if n]
+    return online, [uid for uid, n in zip(recipients, counts, strict=True) if not n]
 
 
 def validate_system_text(text: str) -> str:
