@@ -165,8 +165,8 @@ function upsertChat(data) {
       hasPrevious: false,
       loadingOlder: false,
       syncing: null,
-      partnerReadSeq: 0,
-      myReadSeq: 0,
+      partnerReadSeq: data.partner_last_read_seq || 0,
+      myReadSeq: data.last_read_seq || 0,
       partnerTyping: false,
       typingTimer: null,
       presence: data.partner.online ? "online" : "offline",
@@ -175,6 +175,7 @@ function upsertChat(data) {
   } else {
     Object.assign(chat, { partner: { ...chat.partner, ...data.partner }, last_message: data.last_message,
       unread_count: data.unread_count, last_seq: Math.max(chat.last_seq, data.last_seq), updated_at: data.updated_at });
+    chat.partnerReadSeq = Math.max(chat.partnerReadSeq, data.partner_last_read_seq || 0);
     chat.presence = data.partner.online ? (chat.presence === "away" ? "away" : "online") : "offline";
   }
   return chat;
