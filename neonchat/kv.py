@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import weakref
+from typing import Any
 
 import fakeredis
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = weakref.WeakKeyDictionary()
 
@@ -62,3 +65,19 @@ def async_client() -> aredis.Redis:
             )
         _async_clients[loop] = client
     return client
+
+
+class LuaScript:
+    """A Lua script run by SHA (``EVALSHA``), loaded on first use or after a
+    Redis restart, so each call sends only the hash, not the source."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[object]) -> Any:
+        client = async_client()
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc,arg-type]
+        except NoScriptError:
+            return await client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc,arg-type]

@@ -31,7 +31,7 @@ local function prune(set_key)
 end
 """
 
-_CONNECT = """
+_CONNECT = kv.LuaScript("""
 local set_key, online_key = KEYS[1], KEYS[2]
 local uid, cid, device, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local was_online = redis.call('EXISTS', online_key)
@@ -46,9 +46,9 @@ redis.call('SET', online_key, cjson.encode({user_id=uid, status=status, last_see
 redis.call('EXPIRE', set_key, ttl * 2)
 redis.call('ZADD', KEYS[3], now + ttl, uid)
 return 1 - was_online
-"""
+""")
 
-_DISCONNECT = (
+_DISCONNECT = kv.LuaScript(
     _PRUNE
     + """
 local set_key, online_key = KEYS[1], KEYS[2]
@@ -64,7 +64,7 @@ return 0
 """
 )
 
-_HEARTBEAT = """
+_HEARTBEAT = kv.LuaScript("""
 local set_key, online_key = KEYS[1], KEYS[2]
 local uid, cid, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('SADD', set_key, cid)
@@ -81,9 +81,9 @@ redis.call('SET', online_key, cjson.encode(cur), 'EX', ttl)
 redis.call('ZADD', KEYS[3], now + ttl, uid)
 if raw then return 0 end
 return 1
-"""
+""")
 
-_SET_STATUS = """
+_SET_STATUS = kv.LuaScript("""
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local cur = cjson.decode(raw)
@@ -92,9 +92,9 @@ cur['status'] = ARGV[1]
 cur['last_seen'] = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], cjson.encode(cur), 'KEEPTTL')
 return 1
-"""
+""")
 
-_REAP = (
+_REAP = kv.LuaScript(
     _PRUNE
     + """
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -125,32 +125,32 @@ def _ttl() -> int:
 async def connection_opened(user_id: str, conn_id: str, device_id: str = "") -> bool:
     """Register a live connection; True if the user just came online."""
     now = int(time.time())
-    result = await kv.async_client().eval(_CONNECT, 3, *_keys(user_id), user_id, conn_id, device_id, now, _ttl())  # type: ignore[misc]
+    result = await _CONNECT(_keys(user_id), [user_id, conn_id, device_id, now, _ttl()])
     return bool(int(result))
 
 
 async def connection_closed(user_id: str, conn_id: str) -> bool:
     """Drop a connection; True if it was the user's last one (now offline)."""
-    result = await kv.async_client().eval(_DISCONNECT, 3, *_keys(user_id), conn_id, user_id)  # type: ignore[misc]
+    result = await _DISCONNECT(_keys(user_id), [conn_id, user_id])
     return bool(int(result))
 
 
 async def heartbeat(user_id: str, conn_id: str) -> bool:
     """Refresh a live connection; True if the user's presence had expired meanwhile."""
     now = int(time.time())
-    result = await kv.async_client().eval(_HEARTBEAT, 3, *_keys(user_id), user_id, conn_id, now, _ttl())  # type: ignore[misc]
+    result = await _HEARTBEAT(_keys(user_id), [user_id, conn_id, now, _ttl()])
     return bool(int(result))
 
 
 async def set_status(user_id: str, status: str) -> bool:
     """Set ``online``/``away``; True if it changed."""
-    result = await kv.async_client().eval(_SET_STATUS, 1, f"online:{user_id}", status, int(time.time()))  # type: ignore[misc]
+    result = await _SET_STATUS([f"online:{user_id}"], [status, int(time.time())])
     return bool(int(result))
 
 
 async def reap_expired() -> list[str]:
     """Users whose every connection expired (a dead gateway); each returned once."""
-    gone = await kv.async_client().eval(_REAP, 1, DEADLINES, int(time.time()), _ttl())  # type: ignore[misc]
+    gone = await _REAP([DEADLINES], [int(time.time()), _ttl()])
     return [str(uid) for uid in gone]
 
 
