@@ -3,8 +3,10 @@ announces itself through ``messaging.signals`` after commit, never before."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
@@ -32,10 +34,36 @@ def validate_text(text: str) -> str:
     return text
 
 
+# PostgreSQL: a send is ONE statement, atomic by itself and one round trip.
+# The UPDATE checks membership, takes the chat row lock until commit and
+# allocates the next seq (concurrent sends queue here, so seq has no gap); the
+# INSERT takes that seq; the sender's read watermark moves to their message.
+# chats.last_message_id points at the row inserted in the same statement
+# (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED).
+_SEND_STATEMENT = """
+WITH bumped AS (
+    UPDATE chats SET last_seq = last_seq + 1, updated_at = %(now)s, last_message_id = %(id)s
+    WHERE id = %(chat)s AND (user_low_id = %(sender)s OR user_high_id = %(sender)s)
+    RETURNING last_seq, user_low_id, user_high_id
+), inserted AS (
+    INSERT INTO messages (id, chat_id, sender_id, text, seq, request_id, created_at, updated_at)
+    SELECT %(id)s, %(chat)s, %(sender)s, %(text)s, last_seq, %(request)s, %(now)s, %(now)s FROM bumped
+    RETURNING seq
+), watermark AS (
+    UPDATE chat_members SET last_read_seq = inserted.seq FROM inserted
+    WHERE chat_members.chat_id = %(chat)s AND chat_members.user_id = %(sender)s
+      AND chat_members.last_read_seq < inserted.seq
+)
+SELECT last_seq, user_low_id, user_high_id FROM bumped
+"""
+
+# Other databases (SQLite in embedded mode): the same steps, inside atomic().
 _BUMP_CHAT = (
     "UPDATE chats SET last_seq = last_seq + 1, updated_at = %s, last_message_id = %s "
     "WHERE id = %s AND (user_low_id = %s OR user_high_id = %s) RETURNING last_seq, user_low_id, user_high_id"
 )
+
+Row = tuple[Any, ...]
 
 
 def _db_uuid(value: uuid.UUID) -> str | uuid.UUID:
@@ -50,39 +78,64 @@ def _replay(sender_id: uuid.UUID, chat_id: uuid.UUID, request_id: uuid.UUID) -> 
     return existing
 
 
-@transaction.atomic
-def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: uuid.UUID, origin: str) -> Message:
-    now = datetime.now(tz=UTC)
-    message_id = uuid.uuid4()
-    # One statement checks membership, takes the chat row lock until commit and
-    # allocates the next seq, so concurrent sends queue here and seq has no gap.
-    # last_message_id points at the row inserted next (FKs are deferred to commit).
+def _store_in_one_statement(message: Message) -> Row | None:
+    params: dict[str, datetime | uuid.UUID | str] = {
+        "now": message.created_at,
+        "id": message.pk,
+        "chat": message.chat_id,
+        "sender": message.sender_id,
+        "text": message.text,
+        "request": message.request_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SEND_STATEMENT, params)
+        row: Row | None = cursor.fetchone()
+    return row
+
+
+def _store_step_by_step(message: Message) -> Row | None:
     with connection.cursor() as cursor:
         cursor.execute(
             _BUMP_CHAT,
             [
-                connection.ops.adapt_datetimefield_value(now),
-                _db_uuid(message_id),
-                _db_uuid(chat_id),
-                _db_uuid(sender_id),
-                _db_uuid(sender_id),
+                connection.ops.adapt_datetimefield_value(message.created_at),
+                _db_uuid(message.pk),
+                _db_uuid(message.chat_id),
+                _db_uuid(message.sender_id),
+                _db_uuid(message.sender_id),
             ],
         )
-        row = cursor.fetchone()
+        row: Row | None = cursor.fetchone()
     if row is None:
-        raise NotFound("Chat not found.", code="chat_not_found")
-    seq = int(row[0])
-    message = Message.objects.create(
-        id=message_id, chat_id=chat_id, sender_id=sender_id, text=text, seq=seq,
+        return None
+    message.seq = int(row[0])
+    message.save(force_insert=True)
+    ChatMember.objects.filter(chat_id=message.chat_id, user_id=message.sender_id, last_read_seq__lt=message.seq).update(
+        last_read_seq=message.seq
+    )
+    return row
+
+
+def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: uuid.UUID, origin: str) -> Message:
+    now = datetime.now(tz=UTC)
+    message = Message(
+        id=uuid.uuid4(), chat_id=chat_id, sender_id=sender_id, text=text, seq=0,
         request_id=request_id, created_at=now, updated_at=now,
     )  # fmt: skip
-    # Sending moves the sender's own watermark to their message.
-    ChatMember.objects.filter(chat_id=chat_id, user_id=sender_id, last_read_seq__lt=seq).update(last_read_seq=seq)
-    payload = message_payload(message)
-    members = [str(uuid.UUID(str(row[1]))), str(uuid.UUID(str(row[2])))]
-    transaction.on_commit(
-        lambda: message_committed.send(sender=Message, message=payload, member_ids=members, origin=origin)
-    )
+    one_statement = connection.vendor == "postgresql"
+    # A lone statement needs no transaction of its own (autocommit); inside an
+    # outer transaction it gets a savepoint so a duplicate can roll back alone.
+    needs_atomic = not one_statement or connection.in_atomic_block
+    with transaction.atomic() if needs_atomic else contextlib.nullcontext():
+        row = _store_in_one_statement(message) if one_statement else _store_step_by_step(message)
+        if row is None:
+            raise NotFound("Chat not found.", code="chat_not_found")
+        message.seq = int(row[0])
+        payload = message_payload(message)
+        members = [str(uuid.UUID(str(row[1]))), str(uuid.UUID(str(row[2])))]
+        transaction.on_commit(
+            lambda: message_committed.send(sender=Message, message=payload, member_ids=members, origin=origin)
+        )
     return message
 
 
@@ -91,15 +144,12 @@ def message_send(
 ) -> tuple[Message, bool]:
     """Store a message once per ``(sender, request_id)``; ``(message, created)``.
 
-    A repeated ``request_id`` returns the original and stores nothing. If two
-    copies race, the unique index rejects the second, whose whole transaction
-    (seq increment included) rolls back, and it returns the first.
+    The common case (a new request id) costs one round trip on PostgreSQL. A
+    repeated ``request_id`` hits the unique index: nothing of that attempt is
+    kept (the seq increment included) and the original is returned.
     ``origin`` tags the sending connection so fan-out can skip it.
     """
     validate_text(text)
-    existing = _replay(sender_id, chat_id, request_id)
-    if existing is not None:
-        return existing, False
     try:
         return _insert(sender_id=sender_id, chat_id=chat_id, text=text, request_id=request_id, origin=origin), True
     except IntegrityError:
