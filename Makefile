@@ -10,7 +10,7 @@ PORT ?= 8080
 export DATABASE_URL_DEFAULT := postgres://postgres@127.0.0.1:5432/neonchat
 export REDIS_URL_DEFAULT := redis://127.0.0.1:6379/0
 
-.PHONY: browser run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
+.PHONY: browser cluster run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -70,7 +70,12 @@ $(VENV)/.compose: $(VENV)/.runtime
 compose-check: $(VENV)/.compose
 	JWT_SECRET=$${JWT_SECRET:-compose-config-check-placeholder-0123456789} $(COMPOSE) config -q
 	JWT_SECRET=$${JWT_SECRET:-compose-config-check-placeholder-0123456789} $(COMPOSE) --profile monitoring --profile backup config -q
+	JWT_SECRET=$${JWT_SECRET:-compose-config-check-placeholder-0123456789} $(COMPOSE) -f docker-compose.yml -f docker-compose.cluster.yml config -q
 	@echo "docker compose config: ok"
+
+## cluster: 2 api, 2 gateways, 2 notifiers, HAProxy (:8080 REST, :8082 WebSocket), a Redis shard on :6380
+cluster: $(VENV)/.runtime
+	exec bin/cluster
 
 ## backup / restore: pg_dump -Fc of DATABASE_URL into backups/, and back (FILE=...)
 backup:

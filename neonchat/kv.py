@@ -41,9 +41,8 @@ def sync_client() -> redis.Redis:
         settings.REDIS_URL,
         decode_responses=True,
         socket_connect_timeout=2,
-        socket_timeout=2,
+        socket_timeout=5,
         health_check_interval=30,
-        retry_on_timeout=True,
     )
 
 

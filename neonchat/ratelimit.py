@@ -68,7 +68,8 @@ class _StoreThrottle(BaseThrottle):
                 if wait:
                     self._wait = wait
                     return False
-        except redis.RedisError:
+        except (redis.RedisError, OSError, ValueError):
+            # The limit fails open: an unreachable store must not take the API down.
             return True
         return True
 
