@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
+import redis
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from accounts.selectors import user_from_token
 from accounts.services import user_touch_last_seen
@@ -61,6 +63,11 @@ def _uuid_field(frame: dict[str, Any], name: str, request_id: str | None = None)
         return uuid.UUID(value)
     except ValueError:
         raise FrameError("invalid_field", f"{name} must be a UUID string", request_id) from None
+
+
+def _request_id_of(frame: Any) -> str | None:
+    request_id = frame.get("request_id") if isinstance(frame, dict) else None
+    return request_id if isinstance(request_id, str) else None
 
 
 async def presence_changed(user_id: str, event: str) -> None:
@@ -218,8 +225,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except FrameError as error:
             await self._send_error(error.code, error.message, error.request_id)
         except ApplicationError as error:
-            request_id = frame.get("request_id") if isinstance(frame, dict) else None
-            await self._send_error(error.code, error.message, request_id if isinstance(request_id, str) else None)
+            await self._send_error(error.code, error.message, _request_id_of(frame))
+        except (DatabaseError, redis.RedisError, OSError):
+            # A dependency is down (e.g. PostgreSQL restarting): the socket stays
+            # open and the client retries with the same request_id (idempotent).
+            logger.warning("frame failed: dependency unavailable", exc_info=True)
+            await self._send_error("service_unavailable", "try again shortly", _request_id_of(frame))
 
     def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
         raw = text_data if text_data is not None else bytes_data

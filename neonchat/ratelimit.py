@@ -126,6 +126,13 @@ return allowed
 
 
 async def take_token(scope: str, ident: str, rate: float) -> bool:
-    """Token bucket (``rate``/s, burst ``2 * rate``) shared by every gateway."""
-    allowed = await _BUCKET_SCRIPT([f"bucket:{scope}:{ident}"], [rate, 2 * rate, time.time()])
+    """Token bucket (``rate``/s, burst ``2 * rate``) shared by every gateway.
+
+    Fails open like the REST limit: while the store is unreachable, sending
+    (which PostgreSQL guarantees) keeps working.
+    """
+    try:
+        allowed = await _BUCKET_SCRIPT([f"bucket:{scope}:{ident}"], [rate, 2 * rate, time.time()])
+    except (redis.RedisError, OSError):
+        return True
     return bool(int(allowed))
