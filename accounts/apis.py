@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.authentication import AuthenticatedRequest
 from accounts.models import User
-from neonchat.apidocs import error_responses
-from neonchat.fields import StrictCharField
+from neonchat.apidocs import LIMIT_SCHEMA, error_responses
+from neonchat.fields import StrictCharField, UsernameField
 from neonchat.pagination import parse_limit
 from neonchat.ratelimit import LoginRateThrottle, UserRateThrottle
 from presence.selectors import online_map
@@ -34,6 +34,13 @@ class UserSerializer(serializers.Serializer):
 class CredentialsSerializer(serializers.Serializer):
     username = StrictCharField(max_length=255, trim_whitespace=False)
     password = StrictCharField(max_length=4096, trim_whitespace=False)
+
+
+class RegisterSerializer(serializers.Serializer):
+    """The register body, with the username and password rules in the schema."""
+
+    username = UsernameField(min_length=3, max_length=50, trim_whitespace=False, help_text="letters, digits, _ . -")
+    password = StrictCharField(min_length=6, max_length=1024, trim_whitespace=False)
 
 
 class LoginUserSerializer(serializers.Serializer):
@@ -65,11 +72,11 @@ class RegisterApi(APIView):
 
     @extend_schema(
         operation_id="auth_register",
-        request=CredentialsSerializer,
+        request=RegisterSerializer,
         responses={201: UserSerializer, **error_responses(400, 409, 429)},
     )
     def post(self, request: Request) -> Response:
-        data = CredentialsSerializer(data=request.data)
+        data = RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
         return Response(UserSerializer(user_payload(user)).data, status=status.HTTP_201_CREATED)
@@ -114,7 +121,7 @@ class UserListApi(APIView):
         operation_id="users_list",
         parameters=[
             OpenApiParameter("search", str, description="Username prefix (case-insensitive)"),
-            OpenApiParameter("limit", int, description="Page size (default 20, max 100)"),
+            OpenApiParameter("limit", LIMIT_SCHEMA, description="default 20, max 100 (clamped)"),
         ],
         responses={200: UserListSerializer, **error_responses(400, 401, 429)},
     )

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
 from chats import selectors, services
-from neonchat.apidocs import error_responses
+from neonchat.apidocs import LIMIT_SCHEMA, OFFSET_SCHEMA, error_responses
 from neonchat.fields import StrictUUIDField
 from neonchat.pagination import parse_bool, parse_limit, parse_offset
 
@@ -59,8 +59,8 @@ class ChatListCreateApi(APIView):
     @extend_schema(
         operation_id="chats_list",
         parameters=[
-            OpenApiParameter("limit", int, description="default 20, max 100 (larger values are clamped)"),
-            OpenApiParameter("offset", int, description="default 0"),
+            OpenApiParameter("limit", LIMIT_SCHEMA, description="default 20, max 100 (larger values are clamped)"),
+            OpenApiParameter("offset", OFFSET_SCHEMA, description="default 0"),
             OpenApiParameter("unread_only", bool, description="default false"),
         ],
         responses={200: ChatListSerializer, **error_responses(400, 401, 429)},

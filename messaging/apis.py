@@ -13,8 +13,8 @@ from accounts.authentication import AuthenticatedRequest
 from messaging import selectors, services
 from messaging.models import TEXT_MAX
 from messaging.payloads import message_payload
-from neonchat.apidocs import error_responses
-from neonchat.fields import StrictCharField, StrictUUIDField
+from neonchat.apidocs import LIMIT_SCHEMA, error_responses
+from neonchat.fields import MessageTextField, StrictUUIDField
 from neonchat.pagination import parse_limit, parse_uuid
 
 
@@ -36,21 +36,21 @@ class MessagePageSerializer(serializers.Serializer):
 
 
 class MessageSendSerializer(serializers.Serializer):
-    text = StrictCharField(max_length=TEXT_MAX, trim_whitespace=False)
+    text = MessageTextField(max_length=TEXT_MAX)
     request_id = StrictUUIDField()
 
 
 class MessageEditSerializer(serializers.Serializer):
-    text = StrictCharField(max_length=TEXT_MAX, trim_whitespace=False)
+    text = MessageTextField(max_length=TEXT_MAX)
 
 
 class MessageListCreateApi(APIView):
     @extend_schema(
         operation_id="messages_list",
         parameters=[
-            OpenApiParameter("limit", int, description="default 50, max 200 (larger values are clamped)"),
+            OpenApiParameter("limit", LIMIT_SCHEMA, description="default 50, max 200 (larger values are clamped)"),
             OpenApiParameter("before_id", uuid.UUID, description="page of messages older than this one"),
-            OpenApiParameter("after_id", uuid.UUID, description="page of messages newer than this one"),
+            OpenApiParameter("after_id", uuid.UUID, description="page of newer messages (not with before_id)"),
         ],
         responses={200: MessagePageSerializer, **error_responses(400, 401, 404, 429)},
     )

@@ -19,6 +19,9 @@ ErrorSerializer = inline_serializer(
     },
 )
 
+LIMIT_SCHEMA = {"type": "integer", "minimum": 1}
+OFFSET_SCHEMA = {"type": "integer", "minimum": 0}
+
 _DESCRIPTIONS = {
     400: "Invalid input",
     401: "Missing, invalid, expired or revoked token",

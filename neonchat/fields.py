@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -20,3 +21,22 @@ class StrictUUIDField(serializers.UUIDField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    # At least one character that is not white space (Python's str.isspace also
+    # counts \x1c-\x1f and \x85, which ECMA's \s does not).
+    {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": "[^\\s\\x1c-\\x1f\\x85]"}
+)
+class MessageTextField(StrictCharField):
+    """Message text: 1-4096 characters, not only white space (checked by the service)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 4096)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field({"type": "string", "minLength": 3, "maxLength": 50, "pattern": "^[A-Za-z0-9_.-]+$"})
+class UsernameField(StrictCharField):
+    """A username as the schema states it; the service enforces the same rule."""

@@ -20,9 +20,15 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SECRET_PARAM_RE = re.compile(r"((?:^|[?&])(?:token|access_token|password)=)[^&\s]*", re.IGNORECASE)
 
 
+_BEARER_RE = re.compile(r"(\bbearer\s+)[^\s,;\"']+", re.IGNORECASE)
+_JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+
+
 def redact(text: str) -> str:
-    """Hide the value of ``token=``/``password=`` query parameters."""
-    return _SECRET_PARAM_RE.sub(r"\1[redacted]", text)
+    """Hide ``token=``/``password=`` query values, Bearer credentials and anything shaped like a JWT."""
+    text = _SECRET_PARAM_RE.sub(r"\1[redacted]", text)
+    text = _BEARER_RE.sub(r"\1[redacted]", text)
+    return _JWT_RE.sub("[redacted-jwt]", text)
 
 
 class RequestIdFilter(logging.Filter):
@@ -31,7 +37,7 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
         record.request_id = getattr(request, "request_id", None) or request_id_var.get()
-        if isinstance(record.msg, str) and "=" in record.msg:
+        if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if record.args:
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)  # type: ignore[union-attr]

@@ -44,10 +44,14 @@ def parse_uuid(name: str, raw: str | None) -> uuid.UUID | None:
 
 def _non_negative_int(name: str, raw: str) -> int:
     text = raw.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+    if not (text.isascii() and text.isdigit()):
         raise InvalidInput(
             f"{name} must be a non-negative integer",
             code=f"invalid_{name}",
             details={name: ["not a non-negative integer"]},
         )
-    return int(text)
+    # Any size is a valid number; callers clamp it (limit) or get an empty page (offset).
+    return int(text) if len(text) <= 9 else HUGE
+
+
+HUGE = 10**9

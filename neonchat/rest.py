@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.utils.deprecation import MiddlewareMixin
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
@@ -80,21 +81,56 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-class BodySizeLimitMiddleware(MiddlewareMixin):
-    """413 in the error shape for API bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
-    (DRF reads the stream itself, so Django's own check would not apply).
-    ``MiddlewareMixin`` makes it async-capable: no thread hop per request."""
+def _too_large() -> JsonResponse:
+    return JsonResponse(error_body("payload_too_large", "The request body is too large."), status=413)
 
-    def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        if not request.path.startswith("/api/"):
-            return None
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            return JsonResponse(error_body("payload_too_large", "The request body is too large."), status=413)
+
+def _limit_body(request: HttpRequest) -> JsonResponse | None:
+    """413 for API bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE``; a chunked body
+    (no Content-Length, which DRF would read as empty) is measured and exposed
+    with its length."""
+    if not request.path.startswith("/api/"):
         return None
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        return _too_large()
+    if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Under ASGI the body is already buffered by Django: this read is in memory.
+        body = request.read(limit + 1)
+        if len(body) > limit:
+            return _too_large()
+        request._stream = io.BytesIO(body)  # type: ignore[attr-defined]
+        request._read_started = False  # type: ignore[attr-defined]
+        request.META["CONTENT_LENGTH"] = str(len(body))
+    return None
+
+
+class BodySizeLimitMiddleware:
+    """See :func:`_limit_body`. Sync and async, so it never adds a thread hop."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return _limit_body(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        refused = _limit_body(request)
+        if refused is not None:
+            return refused
+        response: HttpResponse = await self.get_response(request)
+        return response
 
 
 def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from chats.selectors import chat_has_member, chat_member_ids
+from chats.selectors import chat_has_member
 from messaging.models import Message
 from messaging.payloads import message_payload
 from neonchat.db import db_call
@@ -78,23 +78,10 @@ def _uuid(value: str, field: str) -> str:
 
 
 def _stored_message(message_id: str) -> tuple[dict[str, Any], list[str]]:
-    message = Message.objects.filter(pk=message_id).first()
+    message = Message.objects.select_related("chat").filter(pk=message_id).first()
     if message is None:
         raise NotFound("message not found", code="message_not_found")
-    return message_payload(message), chat_member_ids(chat_id=message.chat_id)
-
-
-def _request_message(request: pb.SendMessageRequest) -> dict[str, Any]:
-    return {
-        "id": request.message_id,
-        "chat_id": request.chat_id,
-        "sender_id": request.sender_id,
-        "text": request.text,
-        "seq": request.seq,
-        "created_at": request.created_at,
-        "updated_at": request.updated_at or request.created_at,
-        "deleted": False,
-    }
+    return message_payload(message), message.chat.member_ids()
 
 
 class NotificationServicer(pb_grpc.NotificationServiceServicer):
@@ -105,11 +92,9 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
         message_id = _uuid(request.message_id, "message_id")
         _uuid(request.chat_id, "chat_id")
         _uuid(request.sender_id, "sender_id")
-        if request.recipient_ids and request.seq > 0 and request.created_at:
-            message = _request_message(request)
-            members = delivery.parse_user_ids(list(request.recipient_ids), field="recipient_ids")
-        else:
-            message, members = await db_call(_stored_message)(message_id)
+        # Only a stored message is ever delivered, to its chat's real members:
+        # a caller cannot put words in anyone's mouth through this RPC.
+        message, members = await db_call(_stored_message)(message_id)
         delivered, failed = await delivery.deliver_message(message, members, request.metadata.get("origin", ""))
         return pb.SendMessageResponse(success=True, delivered_to=len(delivered), failed_users=failed)
 

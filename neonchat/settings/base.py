@@ -267,6 +267,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "COMPONENT_SPLIT_PATCH": False,  # PATCH bodies have required fields too (text)
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
     # Swagger UI assets are served locally (no CDN needed).
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -68,10 +68,8 @@ async def test_send_message_reaches_connected_members_once(stub: pb_grpc.Notific
 
 def test_send_message_reports_offline_recipients(stub: pb_grpc.NotificationServiceStub) -> None:
     a, b, chat_id = pair()
-    request = pb.SendMessageRequest(
-        message_id=str(uuid.uuid4()), chat_id=chat_id, sender_id=str(a.pk), text="x", seq=1,
-        created_at="2026-01-01T00:00:00Z", recipient_ids=[str(a.pk), str(b.pk)],
-    )  # fmt: skip
+    message, _ = message_send(sender_id=a.pk, chat_id=uuid.UUID(chat_id), text="x", request_id=uuid.uuid4())
+    request = pb.SendMessageRequest(message_id=str(message.pk), chat_id=chat_id, sender_id=str(a.pk), text="x")
     reply = stub.SendMessage(request, timeout=5)
     assert (reply.delivered_to, list(reply.failed_users)) == (0, [str(b.pk)])
 

@@ -65,6 +65,8 @@ class Command(BaseCommand):
             ws_ping_interval=heartbeat,
             ws_ping_timeout=max(1.0, float(settings.WS_READ_TIMEOUT) - heartbeat),
             lifespan="off",
+            # X-Forwarded-For is trusted only from TRUSTED_PROXIES (neonchat.ratelimit.client_ip).
+            proxy_headers=False,
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE) or None,
