@@ -10,7 +10,7 @@ PORT ?= 8080
 export DATABASE_URL_DEFAULT := postgres://postgres@127.0.0.1:5432/neonchat
 export REDIS_URL_DEFAULT := redis://127.0.0.1:6379/0
 
-.PHONY: browser cluster run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
+.PHONY: browser chaos cluster run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ compose-check: $(VENV)/.compose
 ## cluster: 2 api, 2 gateways, 2 notifiers, HAProxy (:8080 REST, :8082 WebSocket), a Redis shard on :6380
 cluster: $(VENV)/.runtime
 	exec bin/cluster
+
+## chaos: faults under load (kill gateway/notifier/api, restart Redis/PostgreSQL, stall) on private PostgreSQL and Redis
+chaos: $(VENV)/.dev
+	$(PY) -m tests.chaos
 
 ## backup / restore: pg_dump -Fc of DATABASE_URL into backups/, and back (FILE=...)
 backup:

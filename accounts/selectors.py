@@ -28,7 +28,7 @@ def token_claims(raw_token: str) -> dict[str, Any]:
     if jti:
         try:
             revoked = kv.sync_client().exists(f"revoked:{jti}")
-        except redis.RedisError:
+        except (redis.RedisError, OSError, ValueError):
             raise ServiceUnavailable("Could not check the token; try again.") from None
         if revoked:
             raise NotAuthenticated("The token has been revoked.", code="token_revoked")

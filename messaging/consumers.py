@@ -145,6 +145,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.registered = True
 
     async def disconnect(self, code: int) -> None:
+        """Idempotent: runs on the disconnect message and from ``__call__``'s cleanup."""
         global _open_connections
         if self._expiry is not None:
             self._expiry.cancel()
@@ -156,15 +157,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         _open_connections -= 1
         websocket_connections.dec()
         registry.remove(self.conn_id)
-        for chat_id in list(self.typing):
-            await self._stop_typing(chat_id)
-        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
-        await self.channel_layer.group_discard(BROADCAST_GROUP, self.channel_name)
         try:
+            for chat_id in list(self.typing):
+                await self._stop_typing(chat_id)
+            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+            await self.channel_layer.group_discard(BROADCAST_GROUP, self.channel_name)
             if await store.connection_closed(self.user_id, self.conn_id):
                 await _went_offline(self.user_id)
         except Exception:
-            logger.warning("presence cleanup failed; the reaper will finish it", exc_info=True)
+            logger.warning("connection cleanup failed; the presence reaper will finish it", exc_info=True)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Clean up however the connection ends: Channels calls ``disconnect`` only
+        for a disconnect message, not when the handshake's ``accept`` fails or the
+        consumer raises, and a registered connection must never stay online."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.registered:
+                await self.disconnect(1006)
 
     def _header(self, name: str) -> str | None:
         wanted = name.encode()

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
 from neonchat.errors import ApplicationError, RateLimited, error_body
+
+logger = logging.getLogger(__name__)
 
 _DRF_CODES: dict[type[drf.APIException], str] = {
     drf.ParseError: "malformed_request",
@@ -61,6 +65,10 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ApplicationError):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, RateLimited) else None
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # e.g. a pooled connection that died with a PostgreSQL restart: retryable.
+        logger.warning("database unavailable: %s", exc)
+        return Response(error_body("service_unavailable", "The database is unavailable; try again."), status=503)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("payload_too_large", "The request body is too large."), status=413)
     response = drf_default_handler(exc, context)

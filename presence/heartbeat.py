@@ -19,6 +19,8 @@ from presence import store
 
 logger = logging.getLogger(__name__)
 
+BATCH = 100
+
 OfflineCallback = Callable[[str], Awaitable[None]]
 OnlineCallback = Callable[[str], Awaitable[None]]
 
@@ -42,9 +44,13 @@ class HeartbeatRegistry:
         self.connections.pop(conn_id, None)
 
     async def beat_once(self) -> None:
-        for conn_id, user_id in list(self.connections.items()):
-            if await store.heartbeat(user_id, conn_id) and self.on_online:
-                await self.on_online(user_id)
+        live = list(self.connections.items())
+        for start in range(0, len(live), BATCH):  # concurrent round trips, bounded
+            batch = live[start : start + BATCH]
+            revived = await asyncio.gather(*(store.heartbeat(uid, cid) for cid, uid in batch))
+            for (_, user_id), came_back in zip(batch, revived, strict=True):
+                if came_back and self.on_online:
+                    await self.on_online(user_id)
         for user_id in await store.reap_expired():
             if self.on_offline:
                 await self.on_offline(user_id)
