@@ -45,6 +45,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
 PRESENCE_STATUSES = ("online", "away")
 TYPING_PER_SECOND = 5.0
+OUTBOX_SIZE = 256  # messages a connection may have waiting for their ack
 
 _open_connections = 0
 
@@ -104,6 +105,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.member_of: dict[str, str] = {}  # chat_id -> partner_id, cached checks
         self.registered = False
         self._expiry: asyncio.TimerHandle | None = None
+        self._outbox: asyncio.Queue[tuple[uuid.UUID, str, uuid.UUID, str | None]] | None = None
 
     # ---- lifecycle -------------------------------------------------------
     async def connect(self) -> None:
@@ -288,6 +290,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("invalid_field", "text must be a string", echo)
         if not await take_token("ws", self.user_id, float(settings.WS_MESSAGES_PER_SECOND)):
             raise FrameError("rate_limited", "too many messages; slow down", echo)
+        if self._outbox is None:
+            self._outbox = asyncio.Queue(maxsize=OUTBOX_SIZE)
+            self._spawn(self._store_in_order())
+        try:
+            self._outbox.put_nowait((chat_id, text, request_id, echo))
+        except asyncio.QueueFull:
+            raise FrameError("rate_limited", "too many messages in flight; wait for acks", echo) from None
+
+    async def _store_in_order(self) -> None:
+        """Store this connection's messages one after another, in the order sent.
+
+        Runs beside the consumer's event loop, so events for this user (the
+        partner's messages, typing, reads) keep flowing while a send waits on
+        PostgreSQL, instead of queueing behind it.
+        """
+        assert self._outbox is not None
+        while True:
+            chat_id, text, request_id, echo = await self._outbox.get()
+            try:
+                await self._store_and_ack(chat_id, text, request_id, echo)
+            except FrameError as error:
+                await self._send_error(error.code, error.message, error.request_id)
+            except (DatabaseError, redis.RedisError, OSError):
+                logger.warning("send failed: dependency unavailable", exc_info=True)
+                await self._send_error("service_unavailable", "try again shortly", echo)
+
+    async def _store_and_ack(self, chat_id: uuid.UUID, text: str, request_id: uuid.UUID, echo: str | None) -> None:
         try:
             message, created = await db_call(message_send)(
                 sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text,
