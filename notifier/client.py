@@ -25,6 +25,7 @@ from django.conf import settings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+from notifier import signing
 from notifier.breaker import CircuitBreaker
 from protos.notification.v1 import notification_pb2 as pb
 from protos.notification.v1 import notification_pb2_grpc as pb_grpc
@@ -122,7 +123,7 @@ class NotifierClient:
             sender_id=message["sender_id"],
             text=message["text"],
             timestamp=int(time.time()),
-            metadata={"origin": origin} if origin else {},
+            metadata={"origin": origin, signing.METADATA_KEY: signing.sign(message, member_ids)},
             seq=message["seq"],
             created_at=message["created_at"],
             updated_at=message["updated_at"],

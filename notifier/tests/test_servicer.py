@@ -155,3 +155,30 @@ def test_health_and_reflection(notifier_server: ServerThread) -> None:
         )
         names = {s.name for s in answers[0].list_services_response.service}
         assert {"notification.v1.NotificationService", "grpc.health.v1.Health"} <= names
+
+
+async def test_signed_requests_skip_the_database_and_forged_ones_are_refused(
+    stub: pb_grpc.NotificationServiceStub,
+) -> None:
+    from notifier import signing
+
+    a, b, chat_id = await database_sync_to_async(pair)()
+    token = (await database_sync_to_async(token_issue)(user=b))[0]
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws?token={token}")
+    assert (await comm.connect(timeout=5))[0]
+    members = [str(a.pk), str(b.pk)]
+    message = {"id": str(uuid.uuid4()), "chat_id": chat_id, "sender_id": str(a.pk), "text": "signed", "seq": 7,
+               "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    fields = {"message_id": message["id"], "chat_id": chat_id, "sender_id": str(a.pk), "text": "signed", "seq": 7,
+              "created_at": message["created_at"], "updated_at": message["updated_at"], "recipient_ids": members}  # fmt: skip
+    signed = pb.SendMessageRequest(**fields, metadata={"signature": signing.sign(message, members)})
+    reply = await asyncio.to_thread(stub.SendMessage, signed, timeout=5)
+    assert reply.delivered_to == 1  # not stored, but signed by the service: delivered as is
+    assert json.loads(await comm.receive_from(timeout=3))["message"]["text"] == "signed"
+    forged = pb.SendMessageRequest(**{**fields, "message_id": str(uuid.uuid4()), "text": "forged"},
+                                   metadata={"signature": signing.sign(message, members)})  # fmt: skip
+    with pytest.raises(grpc.RpcError) as info:
+        await asyncio.to_thread(stub.SendMessage, forged, timeout=5)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND  # unsigned copy: only stored messages
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()
