@@ -43,9 +43,10 @@ MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
+CLOSE_INTERNAL_ERROR = 1011
 PRESENCE_STATUSES = ("online", "away")
 TYPING_PER_SECOND = 5.0
-OUTBOX_SIZE = 256  # messages a connection may have waiting for their ack
+INBOX_SIZE = 64  # client frames a connection may have waiting; then its socket waits
 
 _open_connections = 0
 
@@ -105,7 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.member_of: dict[str, str] = {}  # chat_id -> partner_id, cached checks
         self.registered = False
         self._expiry: asyncio.TimerHandle | None = None
-        self._outbox: asyncio.Queue[tuple[uuid.UUID, str, uuid.UUID, str | None]] | None = None
+        self._inbox: asyncio.Queue[str | bytes | None] | None = None
 
     # ---- lifecycle -------------------------------------------------------
     async def connect(self) -> None:
@@ -228,9 +229,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # ---- client frames ---------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Queue the frame for this connection's own task.
+
+        Frames are handled one after another, in the order sent, so replies
+        (acks, errors, pongs) come back in that order too; and they are handled
+        beside the consumer's event loop, so events for this user (the partner's
+        messages, typing, reads) keep flowing while a send waits on PostgreSQL.
+        A client that floods past ``INBOX_SIZE`` waiting frames is simply not
+        read from until its queue drains.
+        """
+        if self._inbox is None:
+            self._inbox = asyncio.Queue(maxsize=INBOX_SIZE)
+            self._spawn(self._handle_in_order(self._inbox))
+        await self._inbox.put(text_data if text_data is not None else bytes_data)
+
+    async def _handle_in_order(self, inbox: asyncio.Queue[str | bytes | None]) -> None:
+        try:
+            while True:
+                await self._handle(await inbox.get())
+        except Exception:  # a bug, not bad input: never leave the socket unanswered
+            logger.exception("frame handling crashed; closing the connection")
+            await self.close(code=CLOSE_INTERNAL_ERROR)
+
+    async def _handle(self, raw: str | bytes | None) -> None:
         frame: Any = None
         try:
-            frame = self._parse(text_data, bytes_data)
+            frame = self._parse(raw)
             handler = self._HANDLERS.get(frame.get("type")) if isinstance(frame.get("type"), str) else None
             if handler is None:
                 raise FrameError("unknown_type", f"unknown frame type {frame.get('type')!r}")
@@ -245,8 +269,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("frame failed: dependency unavailable", exc_info=True)
             await self._send_error("service_unavailable", "try again shortly", _request_id_of(frame))
 
-    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
-        raw = text_data if text_data is not None else bytes_data
+    def _parse(self, raw: str | bytes | None) -> dict[str, Any]:
         if raw is None:
             raise FrameError("invalid_frame", "empty frame")
         size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
@@ -290,31 +313,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("invalid_field", "text must be a string", echo)
         if not await take_token("ws", self.user_id, float(settings.WS_MESSAGES_PER_SECOND)):
             raise FrameError("rate_limited", "too many messages; slow down", echo)
-        if self._outbox is None:
-            self._outbox = asyncio.Queue(maxsize=OUTBOX_SIZE)
-            self._spawn(self._store_in_order())
-        try:
-            self._outbox.put_nowait((chat_id, text, request_id, echo))
-        except asyncio.QueueFull:
-            raise FrameError("rate_limited", "too many messages in flight; wait for acks", echo) from None
-
-    async def _store_in_order(self) -> None:
-        """Store this connection's messages one after another, in the order sent.
-
-        Runs beside the consumer's event loop, so events for this user (the
-        partner's messages, typing, reads) keep flowing while a send waits on
-        PostgreSQL, instead of queueing behind it.
-        """
-        assert self._outbox is not None
-        while True:
-            chat_id, text, request_id, echo = await self._outbox.get()
-            try:
-                await self._store_and_ack(chat_id, text, request_id, echo)
-            except FrameError as error:
-                await self._send_error(error.code, error.message, error.request_id)
-            except (DatabaseError, redis.RedisError, OSError):
-                logger.warning("send failed: dependency unavailable", exc_info=True)
-                await self._send_error("service_unavailable", "try again shortly", echo)
+        await self._store_and_ack(chat_id, text, request_id, echo)
 
     async def _store_and_ack(self, chat_id: uuid.UUID, text: str, request_id: uuid.UUID, echo: str | None) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -293,3 +294,73 @@ async def test_connection_limit_refuses_cleanly() -> None:
     assert await close_code(await connect(ta)) == 1013
     await first.disconnect()
     await asyncio.sleep(0)
+
+
+async def test_pipelined_frames_are_answered_in_the_order_sent() -> None:
+    _, _, chat, ta, _ = await make_pair()
+    comm = await connect(ta)
+    request_ids = [str(uuid.uuid4()) for _ in range(5)]
+    for request_id in request_ids:
+        await comm.send_json_to({"type": "message", "chat_id": str(chat.pk), "text": "p", "request_id": request_id})
+        # the same request_id with a bad chat_id: refused at once, but answered after the ack before it
+        await comm.send_json_to({"type": "message", "chat_id": "x", "text": "p", "request_id": request_id})
+    await comm.send_json_to({"type": "ping"})
+    replies = []
+    while not replies or replies[-1]["type"] != "pong":
+        reply = json.loads(await comm.receive_from(timeout=5))
+        if reply["type"] != "presence":
+            replies.append(reply)
+    assert [(r["type"], r.get("request_id")) for r in replies] == [
+        *((kind, request_id) for request_id in request_ids for kind in ("message_sent", "error")),
+        ("pong", None),
+    ]
+    assert [r["message"]["seq"] for r in replies if r["type"] == "message_sent"] == [1, 2, 3, 4, 5]
+    await comm.disconnect()
+
+
+def _lock_chat_row(chat_id: uuid.UUID, locked: threading.Event, release: threading.Event) -> None:
+    """Hold the chat's row lock from a second PostgreSQL session until ``release``."""
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    conninfo = {
+        "dbname": db["NAME"],
+        "host": db["HOST"],
+        "port": db["PORT"],
+        "user": db["USER"],
+        "password": db["PASSWORD"] or None,
+    }
+    with psycopg.connect(**conninfo) as session, session.transaction():
+        session.execute("SELECT 1 FROM chats WHERE id = %s FOR UPDATE", [chat_id])
+        locked.set()
+        release.wait(10)
+
+
+async def test_events_keep_flowing_while_a_send_waits_on_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    _, _, chat, ta, tb = await make_pair()
+    a1, b1 = await connect(ta), await connect(tb)
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_lock_chat_row, args=(chat.pk, locked, release))
+    holder.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 5)
+        await a1.send_json_to(
+            {"type": "message", "chat_id": str(chat.pk), "text": "w", "request_id": str(uuid.uuid4())}
+        )
+        await asyncio.sleep(0.2)  # the send is now waiting on the row lock
+        await b1.send_json_to({"type": "typing", "chat_id": str(chat.pk), "is_typing": True})
+        typing = await frames_until(a1, "typing")  # delivered although A's send still waits
+        assert typing["is_typing"] is True
+        assert await Message.objects.filter(chat=chat).acount() == 0
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join, 10)
+    ack = await frames_until(a1, "message_sent")
+    assert ack["message"]["seq"] == 1
+    await a1.disconnect()
+    await b1.disconnect()
