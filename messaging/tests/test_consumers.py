@@ -305,7 +305,7 @@ async def test_pipelined_frames_are_answered_in_the_order_sent() -> None:
         # the same request_id with a bad chat_id: refused at once, but answered after the ack before it
         await comm.send_json_to({"type": "message", "chat_id": "x", "text": "p", "request_id": request_id})
     await comm.send_json_to({"type": "ping"})
-    replies = []
+    replies: list[dict[str, Any]] = []
     while not replies or replies[-1]["type"] != "pong":
         reply = json.loads(await comm.receive_from(timeout=5))
         if reply["type"] != "presence":
