@@ -10,7 +10,7 @@ PORT ?= 8080
 export DATABASE_URL_DEFAULT := postgres://postgres@127.0.0.1:5432/neonchat
 export REDIS_URL_DEFAULT := redis://127.0.0.1:6379/0
 
-.PHONY: browser chaos cluster run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
+.PHONY: browser chaos soak cluster run stack test lint typecheck unit protos protos-check compose-check bench bench-smoke clean seed backup restore
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,10 @@ cluster: $(VENV)/.runtime
 ## chaos: faults under load (kill gateway/notifier/api, restart Redis/PostgreSQL, stall) on private PostgreSQL and Redis
 chaos: $(VENV)/.dev
 	$(PY) -m tests.chaos
+
+## soak: 30 minutes of steady load with reconnect churn; memory must stay flat, nothing lost, no error logged
+soak: $(VENV)/.dev
+	$(PY) -m tests.chaos.soak $(SOAK_ARGS)
 
 ## backup / restore: pg_dump -Fc of DATABASE_URL into backups/, and back (FILE=...)
 backup:

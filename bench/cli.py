@@ -202,7 +202,11 @@ async def quiesce(procs: dict[str, int], *, threshold: float = 5.0, limit: float
     while time.monotonic() - started < limit:
         await asyncio.sleep(1.0)
         now = {name: cpu_seconds(pid) for name, pid in procs.items()}
-        busy = [n for n in now if now[n] is not None and last[n] is not None and (now[n] - last[n]) * 100 > threshold]
+        busy = [
+            n
+            for n, cpu in now.items()
+            if cpu is not None and (prev := last[n]) is not None and (cpu - prev) * 100 > threshold
+        ]
         last = now
         if not busy:
             break
@@ -285,11 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        runner = uvloop.run
+        loop_factory: Any = uvloop.new_event_loop
     except ImportError:
-        runner = asyncio.run
+        loop_factory = None
     started = time.time()
-    result, code = runner(run(args))
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        result, code = runner.run(run(args))
     result["command"] = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     result["started_at"] = started
     if args.json:

@@ -46,7 +46,8 @@ async def run(addr: str, callers: int, seconds: float) -> dict[str, object]:
     async with grpc.aio.insecure_channel(addr) as channel:
         stub = pb_grpc.NotificationServiceStub(channel)
         await stub.SendMessage(request(), timeout=10)  # warm up the connection
-        hist, errors = Histogram(), []
+        hist = Histogram()
+        errors: list[str] = []
         started = time.monotonic()
         until = started + seconds
         await asyncio.gather(*(caller(stub, until, hist, errors) for _ in range(callers)))

@@ -166,25 +166,25 @@ class NeonChat:
     async def verify(self, pairs: list[Pair], acked: dict[int, set[str]]) -> dict[str, Any]:
         """Check every acknowledged message id is in its chat's history and ``seq`` has no gap."""
         gate = asyncio.Semaphore(self.setup_concurrency)
-        result = {"chats_checked": 0, "lost": 0, "seq_gaps": 0, "stored_total": 0, "lost_examples": []}
+        counts = {"chats_checked": 0, "lost": 0, "seq_gaps": 0, "stored_total": 0}
+        examples: list[str] = []
 
         async def one(client: httpx.AsyncClient, pair: Pair) -> None:
             async with gate:
                 messages = await self.history(client, pair)
             ids = {m["id"] for m in messages}
             seqs = [m["seq"] for m in messages]
-            result["chats_checked"] += 1
-            result["stored_total"] += len(messages)
+            counts["chats_checked"] += 1
+            counts["stored_total"] += len(messages)
             if seqs != list(range(1, len(seqs) + 1)):
-                result["seq_gaps"] += 1
+                counts["seq_gaps"] += 1
             missing = acked.get(pair.index, set()) - ids
-            result["lost"] += len(missing)
-            result["lost_examples"].extend(f"{pair.chat_id}/{m}" for m in list(missing)[:3])
+            counts["lost"] += len(missing)
+            examples.extend(f"{pair.chat_id}/{m}" for m in list(missing)[:3])
 
         async with self.client() as client:
             await asyncio.gather(*(one(client, pair) for pair in pairs))
-        result["lost_examples"] = result["lost_examples"][:10]
-        return result
+        return {**counts, "lost_examples": examples[:10]}
 
 
 class Baseline:

@@ -21,7 +21,7 @@ from neonchat.config import ConfigError
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
-def _database(url: str, max_conns: int) -> dict[str, Any]:
+def _database(url: str, max_conns: int, *, pool: bool = True) -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -32,11 +32,11 @@ def _database(url: str, max_conns: int) -> dict[str, Any]:
     if db["ENGINE"] != "django.db.backends.postgresql":
         raise ConfigError(f"DATABASE_URL must be a postgres:// URL, got scheme of {url.split(':', maxsplit=1)[0]!r}")
     # Django 5.1+ psycopg pool: the right pooling for ASGI (no CONN_MAX_AGE).
+    # DB_POOL=0 (a connection per unit of work) exists for the benchmark comparison.
     db["CONN_MAX_AGE"] = 0
-    db["OPTIONS"] = {
-        "pool": {"min_size": 1, "max_size": max_conns, "timeout": 10, "max_idle": 300},
-        "connect_timeout": 5,
-    }
+    db["OPTIONS"] = {"connect_timeout": 5}
+    if pool:
+        db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": max_conns, "timeout": 10, "max_idle": 300}
     return db
 
 
@@ -66,8 +66,11 @@ def _load() -> dict[str, Any]:
         "DB_MAX_CONNS": config.get_int("DB_MAX_CONNS", 20, minimum=1, maximum=1000),
         # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
         "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
+        "DB_POOL": config.get_bool("DB_POOL", default=True),
         "REDIS_URL": redis_url,
         "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
+        # pubsub (default, measured best: docs/performance.md) or core (channels_redis's list-based layer).
+        "CHANNEL_LAYER": config.get_choice("CHANNEL_LAYER", "pubsub", ("pubsub", "core")),
         # Redis instances the channel layer shards over (default: REDIS_URL alone).
         "CHANNEL_LAYER_HOSTS": config.get_list("CHANNEL_LAYER_HOSTS", [redis_url] if redis_url else []),
         "NOTIFIER_ADDR": config.get_str("NOTIFIER_ADDR", config.get_str("NOTIFICATION_SERVICE_ADDR")),
@@ -96,7 +99,7 @@ def _load() -> dict[str, Any]:
 
 try:
     _cfg = _load()
-    DATABASES = {"default": _database(_cfg["DATABASE_URL"], _cfg["DB_MAX_CONNS"])}
+    DATABASES = {"default": _database(_cfg["DATABASE_URL"], _cfg["DB_MAX_CONNS"], pool=_cfg["DB_POOL"])}
 except ConfigError as error:
     # One clear line naming the variable, no traceback.
     sys.stderr.write(f"neonchat: configuration error: {error}\n")
@@ -290,7 +293,10 @@ SIMPLE_JWT = {
 if _cfg["REDIS_URL"]:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": {
+                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "core": "channels_redis.core.RedisChannelLayer",
+            }[_cfg["CHANNEL_LAYER"]],
             "CONFIG": {
                 "hosts": CHANNEL_LAYER_HOSTS,
                 "prefix": _cfg["CHANNEL_LAYER_PREFIX"],

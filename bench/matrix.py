@@ -1,0 +1,253 @@
+"""``python -m bench.matrix``: each configuration choice measured side by side, in one run.
+
+For every variant it starts its own notifier, api and gateway (fresh ports,
+the same PostgreSQL database and Redis db, a prefix of its own), runs the
+``messages`` scenario at each rate, stops them, and goes on; ``--repeat``
+rounds interleave the variants so the machine's noise falls on all of them
+alike. The table gives medians and each variant's ratio to ``default``.
+
+    python -m bench.matrix --variants default,daphne,core-layer --rates 100,200 --duration 20 --repeat 2
+
+Variants (``--list``): the defaults of ``make stack`` (uvicorn + uvloop +
+httptools, websockets-sansio, no per-message deflate, pub/sub channel layer,
+psycopg pool, 8 DB threads, gRPC notifier) and one change each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import scenarios
+from bench.cli import METRICS, _table
+from bench.targets import NeonChat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Variant:
+    what: str
+    env: dict[str, str] = field(default_factory=dict)
+    gateway: tuple[str, ...] = ()  # the gateway's command (default: manage.py serve); {port} is filled in
+
+
+UVICORN_PLAIN = (
+    "-m", "uvicorn", "neonchat.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
+    "--loop", "asyncio", "--http", "h11", "--ws", "websockets", "--no-access-log",
+)  # fmt: skip
+VARIANTS: dict[str, Variant] = {
+    "default": Variant("make stack's defaults"),
+    "daphne": Variant(
+        "gateway under daphne instead of uvicorn",
+        gateway=("-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "neonchat.asgi:application"),
+    ),
+    "uvicorn-plain": Variant(
+        "uvicorn with the asyncio loop, h11 and the legacy websockets protocol", gateway=UVICORN_PLAIN
+    ),
+    "core-layer": Variant("channels_redis core (list-based) layer instead of pub/sub", {"CHANNEL_LAYER": "core"}),
+    "no-pool": Variant("no psycopg pool: a connection per unit of work", {"DB_POOL": "0"}),
+    "one-db-thread": Variant("one DB thread (what database_sync_to_async gives)", {"DB_THREADS": "1"}),
+    "no-notifier": Variant("fan-out in the committing process, no gRPC hop", {"NOTIFIER_ADDR": ""}),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """One variant's notifier, api and gateway."""
+
+    def __init__(self, variant: Variant, base_env: dict[str, str], log_dir: Path) -> None:
+        self.variant, self.log_dir = variant, log_dir
+        self.ports = {"notifier": free_port(), "api": free_port(), "gateway": free_port()}
+        notifier = f"127.0.0.1:{self.ports['notifier']}"
+        self.env = {
+            **base_env,
+            "CHANNEL_LAYER_PREFIX": f"matrix-{uuid.uuid4().hex[:8]}",
+            "NOTIFIER_ADDR": notifier,
+            "NOTIFIER_LISTEN": notifier,
+            "NOTIFIER_METRICS_PORT": "0",
+            **variant.env,
+        }
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = (self.log_dir / f"{name}-{self.ports[name]}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def start(self) -> Stack:
+        if self.env["NOTIFIER_ADDR"]:
+            self._spawn("notifier", ["manage.py", "run_notifier"])
+        self._spawn("api", ["manage.py", "serve", "--port", str(self.ports["api"]), "--role", "api"])
+        gateway = self.variant.gateway or ("manage.py", "serve", "--port", "{port}", "--role", "gateway")
+        self._spawn("gateway", [a.replace("{port}", str(self.ports["gateway"])) for a in gateway])
+        for name in ("api", "gateway"):
+            self._wait_live(name)
+        return self
+
+    def _wait_live(self, name: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited; see {self.log_dir}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{self.ports[name]}/health/live", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{name} not live within {timeout}s")
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.procs.items()}
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def base_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CHANNEL_LAYER", "NOTIFIER_"))}
+    return {
+        **env,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "neonchat.settings",
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_PER_MINUTE": "10000000",
+        "LOGIN_RATE_LIMIT_PER_MINUTE": "10000000",
+        "WS_MESSAGES_PER_SECOND": "100000",
+        "PASSWORD_BCRYPT_ROUNDS": "4",
+    }
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    for args in (["createdb"], ["migrate", "--noinput", "-v", "0"]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+async def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
+    names = args.variants.split(",")
+    rates = [float(r) for r in args.rates.split(",")]
+    env = base_env(args.database_url, args.redis_url)
+    await asyncio.to_thread(prepare_database, env)
+    log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="neonchat-matrix-"))
+    await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
+    runs: dict[str, dict[float, list[dict[str, Any]]]] = {n: {r: [] for r in rates} for n in names}
+    for rep in range(args.repeat):
+        for name in names:
+            stack = await asyncio.to_thread(Stack(VARIANTS[name], env, log_dir).start)
+            try:
+                target = NeonChat(
+                    f"http://127.0.0.1:{stack.ports['api']}", f"ws://127.0.0.1:{stack.ports['gateway']}/ws"
+                )
+                for rate in rates:
+                    print(f"-- {name} {rate:g} msg/s, round {rep + 1}/{args.repeat}", file=sys.stderr, flush=True)
+                    result = await scenarios.messages(
+                        target, pairs_n=args.pairs, rate=rate, duration=args.duration, drain=args.drain,
+                        procs=stack.pids,
+                    )  # fmt: skip
+                    result["variant"] = name
+                    runs[name][rate].append(result)
+                    print(_summary(result), file=sys.stderr, flush=True)
+            finally:
+                await asyncio.to_thread(stack.stop)
+    report = _report(names, rates, runs)
+    print(f"\n== medians of {args.repeat} round(s), {args.pairs} pairs, {args.duration:g} s per rate; logs {log_dir}")
+    print(report["table"])
+    return {"scenario": "matrix", "rates": rates, "pairs": args.pairs, "medians": report["medians"], "runs": runs}
+
+
+def _summary(r: dict[str, Any]) -> str:
+    ack, dl = r["ack_latency"], r["delivery_latency"]
+    cpu = {p["name"]: p["cpu_pct_mean"] for p in r["processes"]}
+    return (
+        f"   acked {r['achieved_ack_rate']}/s, delivered {r['achieved_delivery_rate']}/s, "
+        f"ack p95 {ack['p95_ms']} ms, delivery p95 {dl['p95_ms']} ms, lost {r['lost']}, errors {r['error_total']}, "
+        f"CPU % {cpu}"
+    )
+
+
+def _report(names: list[str], rates: list[float], runs: dict[str, dict[float, list[dict[str, Any]]]]) -> dict[str, Any]:
+    medians: dict[str, dict[str, dict[str, Any]]] = {}
+    rows = []
+    for rate in rates:
+        for name in names:
+            row = {m: statistics.median(get(r) for r in runs[name][rate]) for m, get in METRICS}
+            cpu: dict[str, list[float]] = {}
+            for r in runs[name][rate]:
+                for p in r["processes"]:
+                    if p["cpu_pct_mean"] is not None and p["name"] != "harness":
+                        cpu.setdefault(p["name"], []).append(p["cpu_pct_mean"])
+            row["cpu_total"] = round(sum(statistics.median(v) for v in cpu.values()), 1)
+            medians.setdefault(name, {})[str(rate)] = row
+    for rate in rates:
+        base = medians.get("default", {}).get(str(rate))
+        for name in names:
+            row = medians[name][str(rate)]
+            ratio = "-"
+            if base and base["achieved_delivery_rate"]:
+                ratio = f"{row['achieved_delivery_rate'] / base['achieved_delivery_rate']:.2f}"
+            rows.append([name, rate, *(row[m] for m, _ in METRICS), row["cpu_total"], ratio])
+    headers = ["variant", "offered/s", *(m for m, _ in METRICS), "server CPU % (sum)", "delivered/s vs default"]
+    return {"medians": medians, "table": _table(headers, rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.matrix", description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, see --list")
+    parser.add_argument("--list", action="store_true", help="print the variants and exit")
+    parser.add_argument("--rates", default="100,200")
+    parser.add_argument("--pairs", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--drain", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/neonchat_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
+    parser.add_argument("--log-dir")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, variant in VARIANTS.items():
+            print(f"{name:15} {variant.what}")
+        return 0
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants: {', '.join(sorted(unknown))} (see --list)")
+    result = asyncio.run(run_matrix(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
