@@ -7,6 +7,9 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const BASE = (process.env.NEONCHAT_URL || "http://127.0.0.1:8100").replace(/\/$/, "");
+// Stack mode: the page comes from the api, the WebSocket goes to the gateway (the client's ?ws= override).
+const WS = process.env.NEONCHAT_WS || "";
+const HOME = WS ? `${BASE}/?ws=${encodeURIComponent(WS)}` : `${BASE}/`;
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const SHOTS = process.env.SCREENSHOT_DIR
   ? process.env.SCREENSHOT_DIR.replace(/\/?$/, "/")
@@ -44,7 +47,7 @@ async function openUser(browser, name, viewport) {
 
 async function register(user, password) {
   const { page } = user;
-  await page.goto(`${BASE}/`);
+  await page.goto(HOME);
   await page.getByRole("button", { name: "Create an account", exact: true }).click();
   await page.getByLabel("Username", { exact: true }).fill(user.name);
   await page.getByLabel("Password", { exact: true }).fill(password);
@@ -156,10 +159,10 @@ async function main() {
     await b.page.screenshot({ path: `${SHOTS}phone-chat.png` });
 
     step("history pages upward (before_id) after a reload; the session survives in localStorage");
-    await b.page.evaluate(async ({ chatId, count }) => {
+    await b.page.evaluate(async ({ chatId, count, wsBase }) => {
       // 60 more messages from B over a second socket, paced under the WS rate limit.
       const { token } = JSON.parse(localStorage.getItem("neonchat.session"));
-      const ws = new WebSocket(`${location.origin.replace(/^http/, "ws")}/ws?token=${token}`);
+      const ws = new WebSocket(`${wsBase || `${location.origin.replace(/^http/, "ws")}/ws`}?token=${token}`);
       await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
       let acks = 0;
       const done = new Promise((resolve) => { ws.onmessage = (e) => { if (JSON.parse(e.data).type === "message_sent" && ++acks === count) resolve(); }; });
@@ -169,7 +172,7 @@ async function main() {
       }
       await done;
       ws.close();
-    }, { chatId: await a.page.locator(".chat-item[aria-current]").getAttribute("data-chat-id"), count: 60 });
+    }, { chatId: await a.page.locator(".chat-item[aria-current]").getAttribute("data-chat-id"), count: 60, wsBase: WS });
     await bubble(a.page, "bulk 60", "theirs").waitFor();
     // From here on A's socket runs through a proxy that can swallow one new_message frame.
     let swallowNext = false;
