@@ -97,7 +97,7 @@ seed: $(VENV)/.runtime
 	$(PY) manage.py seed_demo
 
 bench: $(VENV)/.dev
-	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.suite $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

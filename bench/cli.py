@@ -213,6 +213,18 @@ async def quiesce(procs: dict[str, int], *, threshold: float = 5.0, limit: float
     return round(time.monotonic() - started, 1)
 
 
+def _ratios(medians: dict[str, dict[str, dict[str, Any]]], rate: float) -> str:
+    ours, theirs = medians["neonchat"][str(rate)], medians["baseline"][str(rate)]
+
+    def ratio(key: str) -> str:
+        return f"{ours[key] / theirs[key]:.2f}x" if theirs[key] else "-"
+
+    return (
+        f"{rate:g} msg/s: delivered/s {ratio('achieved_delivery_rate')}, delivery p95 {ratio('del_p95')}, "
+        f"lost {ours['lost']:g} vs {theirs['lost']:g}"
+    )
+
+
 async def compare(args: argparse.Namespace) -> dict[str, Any]:
     rates = [float(x) for x in args.rates.split(",")]
     targets = [("baseline", True), ("neonchat", False)] if args.baseline else [("neonchat", False)]
@@ -244,6 +256,8 @@ async def compare(args: argparse.Namespace) -> dict[str, Any]:
             m = medians[name][str(rate)]
             rows.append([name, rate] + [m[k] for k, _ in METRICS] + [m["lost_max"], m["cpu"]])
     print(_table(headers, rows))
+    if args.baseline:
+        print("\nNeonChat / baseline: " + "; ".join(_ratios(medians, rate) for rate in rates))
     return {"scenario": "compare", "rates": rates, "pairs": args.pairs, "medians": medians, "runs": runs}
 
 
