@@ -222,6 +222,28 @@ def _report(names: list[str], rates: list[float], runs: dict[str, dict[float, li
     return {"medians": medians, "table": _table(headers, rows)}
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Start one variant's stack for scenarios run by hand; stop it on Ctrl-C or SIGTERM."""
+    env = base_env(args.database_url, args.redis_url)
+    prepare_database(env)
+    log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="neonchat-serve-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(VARIANTS[args.serve], env, log_dir).start()
+    ports = stack.ports
+    by_port = ",".join(f"{n}={p}" for n, p in ports.items())
+    urls = f"--api http://127.0.0.1:{ports['api']} --ws ws://127.0.0.1:{ports['gateway']}/ws --ports {by_port}"
+    print(f"{urls}   (logs {log_dir}; Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        while all(proc.poll() is None for proc in stack.procs.values()):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.matrix", description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, see --list")
@@ -233,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/neonchat_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
+    parser.add_argument("--serve", metavar="VARIANT", help="only start that variant's stack, print its URLs, hold it")
     parser.add_argument("--log-dir")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
@@ -240,9 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, variant in VARIANTS.items():
             print(f"{name:15} {variant.what}")
         return 0
-    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    unknown = {*args.variants.split(","), *([args.serve] if args.serve else [])} - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))} (see --list)")
+    if args.serve:
+        return serve(args)
     result = asyncio.run(run_matrix(args))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str))

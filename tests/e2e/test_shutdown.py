@@ -1,4 +1,4 @@
-"""Graceful shutdown of the api: an in-flight request finishes, then exit 0."""
+"""Graceful shutdown: an in-flight request (api) or gRPC call (notifier) finishes, then exit 0."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import socket
 import time
 import uuid
 
+import grpc
 import httpx
+import psycopg
 import pytest
 
-from tests.e2e.conftest import Stack
+from protos.notification.v1 import notification_pb2 as pb
+from protos.notification.v1 import notification_pb2_grpc as pb_grpc
+from tests.e2e.conftest import Stack, open_chat, register
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -36,3 +40,26 @@ def test_api_sigterm_finishes_the_in_flight_request_then_exits_0(stack: Stack) -
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
     assert stack.api.wait(15) == 0
+
+
+def test_notifier_sigterm_lets_the_in_flight_call_finish_then_exits_0(stack: Stack) -> None:
+    a, b = register(stack.api.url), register(stack.api.url)
+    chat_id = open_chat(stack.api.url, a, b)
+    channel = grpc.insecure_channel(f"127.0.0.1:{stack.notifier.port}")
+    stub = pb_grpc.NotificationServiceStub(channel)
+    request = pb.ValidateChatAccessRequest(user_id=a.id, chat_id=chat_id)
+    assert stub.ValidateChatAccess(request, timeout=10).has_access  # connected and warm
+    with psycopg.connect(stack.env["DATABASE_URL"]) as session:
+        # The membership read now waits on the lock: the call is in flight inside the notifier.
+        session.execute("LOCK TABLE chat_members IN ACCESS EXCLUSIVE MODE")
+        in_flight = stub.ValidateChatAccess.future(request, timeout=20)
+        time.sleep(0.5)
+        assert not in_flight.done()
+        stack.notifier.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert not in_flight.done()
+        assert stack.notifier.popen is not None and stack.notifier.popen.poll() is None, "exited with a call in flight"
+        session.rollback()  # the lock goes; the call completes within the grace period
+    assert in_flight.result(timeout=10).has_access is True
+    assert stack.notifier.wait(15) == 0
+    channel.close()
