@@ -51,6 +51,10 @@ INBOX_SIZE = 64  # client frames a connection may have waiting; then its socket 
 _open_connections = 0
 
 
+class ClientStalled(Exception):
+    """A send to the client did not complete within ``WS_WRITE_TIMEOUT``: it stopped reading."""
+
+
 class FrameError(Exception):
     def __init__(self, code: str, message: str, request_id: str | None = None):
         super().__init__(message)
@@ -107,6 +111,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.registered = False
         self._expiry: asyncio.TimerHandle | None = None
         self._inbox: asyncio.Queue[str | bytes | None] | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._stalled = False
 
     # ---- lifecycle -------------------------------------------------------
     async def connect(self) -> None:
@@ -174,8 +180,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Clean up however the connection ends: Channels calls ``disconnect`` only
         for a disconnect message, not when the handshake's ``accept`` fails or the
         consumer raises, and a registered connection must never stay online."""
+        self._main = asyncio.current_task()
         try:
             await super().__call__(scope, receive, send)
+        except (ClientStalled, asyncio.CancelledError):
+            if not self._stalled:
+                raise
+            # Our own doing (see ``_send_json``): returning lets the server drop the socket.
         finally:
             if self.registered:
                 await self.disconnect(1006)
@@ -247,6 +258,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 await self._handle(await inbox.get())
+        except ClientStalled:
+            return  # the consumer is being ended (see ``_send_json``)
         except Exception:  # a bug, not bad input: never leave the socket unanswered
             logger.exception("frame handling crashed; closing the connection")
             await self.close(code=CLOSE_INTERNAL_ERROR)
@@ -284,7 +297,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return frame
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=orjson.dumps(payload).decode())
+        """Send, or give up on a client that stopped reading (its buffers are full for
+        ``WS_WRITE_TIMEOUT``): the connection ends and the client resyncs from history
+        when it comes back, instead of events piling up in this process."""
+        try:
+            async with asyncio.timeout(settings.WS_WRITE_TIMEOUT):
+                await self.send(text_data=orjson.dumps(payload).decode())
+        except TimeoutError:
+            if not self._stalled:
+                self._stalled = True
+                logger.warning("client stopped reading for %.0fs; dropping the connection", settings.WS_WRITE_TIMEOUT)
+                if self._main is not None and self._main is not asyncio.current_task():
+                    self._main.cancel()  # the consumer's own loop may be waiting on the socket too
+            raise ClientStalled from None
 
     async def _send_error(self, code: str, message: str, request_id: str | None = None) -> None:
         ws_errors.labels(code).inc()
