@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import redis
 from django.db.models import QuerySet
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
@@ -13,6 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from neonchat import kv
 from neonchat.errors import NotAuthenticated, NotFound, ServiceUnavailable
+
+_CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError)
 
 
 def token_claims(raw_token: str) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def token_claims(raw_token: str) -> dict[str, Any]:
     if jti:
         try:
             revoked = kv.sync_client().exists(f"revoked:{jti}")
-        except (redis.RedisError, OSError, ValueError):
+        except _CHECK_ERRORS:
             raise ServiceUnavailable("Could not check the token; try again.") from None
         if revoked:
             raise NotAuthenticated("The token has been revoked.", code="token_revoked")

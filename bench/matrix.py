@@ -36,7 +36,7 @@ import httpx
 
 from bench import scenarios
 from bench.cli import METRICS, _table
-from bench.targets import NeonChat
+from bench.targets import NeonChat, SetupError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,10 +172,14 @@ async def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 for rate in rates:
                     print(f"-- {name} {rate:g} msg/s, round {rep + 1}/{args.repeat}", file=sys.stderr, flush=True)
-                    result = await scenarios.messages(
-                        target, pairs_n=args.pairs, rate=rate, duration=args.duration, drain=args.drain,
-                        procs=stack.pids,
-                    )  # fmt: skip
+                    try:
+                        result = await scenarios.messages(
+                            target, pairs_n=args.pairs, rate=rate, duration=args.duration, drain=args.drain,
+                            procs=stack.pids,
+                        )  # fmt: skip
+                    except SetupError as error:  # reported, and the other runs go on
+                        print(f"   run failed: {error}", file=sys.stderr, flush=True)
+                        continue
                     result["variant"] = name
                     runs[name][rate].append(result)
                     print(_summary(result), file=sys.stderr, flush=True)
@@ -197,23 +201,29 @@ def _summary(r: dict[str, Any]) -> str:
     )
 
 
+def _median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    row: dict[str, Any] = {m: statistics.median(get(r) for r in runs) for m, get in METRICS}
+    cpu: dict[str, list[float]] = {}
+    for r in runs:
+        for p in r["processes"]:
+            if p["cpu_pct_mean"] is not None and p["name"] != "harness":
+                cpu.setdefault(p["name"], []).append(p["cpu_pct_mean"])
+    row["cpu_total"] = round(sum(statistics.median(v) for v in cpu.values()), 1)
+    return row
+
+
 def _report(names: list[str], rates: list[float], runs: dict[str, dict[float, list[dict[str, Any]]]]) -> dict[str, Any]:
     medians: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in names:
+        medians[name] = {str(rate): _median_row(runs[name][rate]) for rate in rates if runs[name][rate]}
     rows = []
-    for rate in rates:
-        for name in names:
-            row = {m: statistics.median(get(r) for r in runs[name][rate]) for m, get in METRICS}
-            cpu: dict[str, list[float]] = {}
-            for r in runs[name][rate]:
-                for p in r["processes"]:
-                    if p["cpu_pct_mean"] is not None and p["name"] != "harness":
-                        cpu.setdefault(p["name"], []).append(p["cpu_pct_mean"])
-            row["cpu_total"] = round(sum(statistics.median(v) for v in cpu.values()), 1)
-            medians.setdefault(name, {})[str(rate)] = row
     for rate in rates:
         base = medians.get("default", {}).get(str(rate))
         for name in names:
-            row = medians[name][str(rate)]
+            row = medians[name].get(str(rate))
+            if row is None:
+                rows.append([name, rate, *("-" for _ in METRICS), "-", "no successful run"])
+                continue
             ratio = "-"
             if base and base["achieved_delivery_rate"]:
                 ratio = f"{row['achieved_delivery_rate'] / base['achieved_delivery_rate']:.2f}"

@@ -20,6 +20,13 @@ import redis.asyncio as aredis
 from django.conf import settings
 from redis.exceptions import NoScriptError
 
+# What a call to the store raises when the store (or the connection to it) fails.
+# AttributeError: under load, redis-py 8.1's sync client can fail a new
+# connection's handshake with "'NoneType' object has no attribute 'readline'"
+# (its parser was reset mid-connect) instead of a ConnectionError; seen in the
+# benchmark and the chaos runs. Callers treat it like any other store failure.
+STORE_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError, AttributeError)
+
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = weakref.WeakKeyDictionary()
 
 

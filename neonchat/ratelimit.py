@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import redis
 from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 WINDOW_SECONDS = 60
+
+_FAIL_OPEN_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError)
 
 
 def hit_window(scope: str, ident: str, limit: int, *, window: int = WINDOW_SECONDS) -> float:
@@ -68,7 +69,7 @@ class _StoreThrottle(BaseThrottle):
                 if wait:
                     self._wait = wait
                     return False
-        except (redis.RedisError, OSError, ValueError):
+        except _FAIL_OPEN_ERRORS:
             # The limit fails open: an unreachable store must not take the API down.
             return True
         return True
@@ -133,6 +134,6 @@ async def take_token(scope: str, ident: str, rate: float) -> bool:
     """
     try:
         allowed = await _BUCKET_SCRIPT([f"bucket:{scope}:{ident}"], [rate, 2 * rate, time.time()])
-    except (redis.RedisError, OSError):
+    except kv.STORE_ERRORS:
         return True
     return bool(int(allowed))
