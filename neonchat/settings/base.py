@@ -67,6 +67,8 @@ def _load() -> dict[str, Any]:
         # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
         "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
         "DB_POOL": config.get_bool("DB_POOL", default=True),
+        # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
+        "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=1, maximum=256),
         "REDIS_URL": redis_url,
         "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
         # pubsub (default, measured best: docs/performance.md) or core (channels_redis's list-based layer).
@@ -116,6 +118,7 @@ CORS_ALLOWED_ORIGINS: list[str] = _cfg["CORS_ALLOWED_ORIGINS"]
 DATABASE_URL: str = _cfg["DATABASE_URL"]
 DB_MAX_CONNS: int = _cfg["DB_MAX_CONNS"]
 DB_THREADS: int = _cfg["DB_THREADS"]
+REQUEST_THREADS: int = _cfg["REQUEST_THREADS"]
 REDIS_URL: str = _cfg["REDIS_URL"]
 CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
 CHANNEL_LAYER_HOSTS: list[str] = _cfg["CHANNEL_LAYER_HOSTS"]
