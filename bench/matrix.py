@@ -65,7 +65,19 @@ VARIANTS: dict[str, Variant] = {
     "no-pool": Variant("no psycopg pool: a connection per unit of work", {"DB_POOL": "0"}),
     "one-db-thread": Variant("one DB thread (what database_sync_to_async gives)", {"DB_THREADS": "1"}),
     "no-notifier": Variant("fan-out in the committing process, no gRPC hop", {"NOTIFIER_ADDR": ""}),
+    "thread-per-request": Variant(
+        "Django's stock ASGI handler: a new thread per HTTP request", {"REQUEST_THREADS": "0"}
+    ),
 }
+
+REST_METRICS: list[tuple[str, Any]] = [
+    ("achieved_rate", lambda r: r["achieved_rate"]),
+    ("p50", lambda r: r["latency"]["p50_ms"]),
+    ("p95", lambda r: r["latency"]["p95_ms"]),
+    ("p99", lambda r: r["latency"]["p99_ms"]),
+    ("max", lambda r: r["latency"]["max_ms"]),
+    ("errors", lambda r: r["error_total"]),
+]
 
 
 def free_port() -> int:
@@ -173,10 +185,7 @@ async def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
                 for rate in rates:
                     print(f"-- {name} {rate:g} msg/s, round {rep + 1}/{args.repeat}", file=sys.stderr, flush=True)
                     try:
-                        result = await scenarios.messages(
-                            target, pairs_n=args.pairs, rate=rate, duration=args.duration, drain=args.drain,
-                            procs=stack.pids,
-                        )  # fmt: skip
+                        result = await _scenario(args, target, rate, stack.pids)
                     except SetupError as error:  # reported, and the other runs go on
                         print(f"   run failed: {error}", file=sys.stderr, flush=True)
                         continue
@@ -191,7 +200,23 @@ async def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
     return {"scenario": "matrix", "rates": rates, "pairs": args.pairs, "medians": report["medians"], "runs": runs}
 
 
+async def _scenario(args: argparse.Namespace, target: NeonChat, rate: float, pids: dict[str, int]) -> dict[str, Any]:
+    if args.scenario == "rest":
+        return await scenarios.rest(
+            target, pairs_n=args.pairs, rate=rate, duration=args.duration, seed_messages=30, history_share=0.5,
+            procs=pids,
+        )  # fmt: skip
+    return await scenarios.messages(
+        target, pairs_n=args.pairs, rate=rate, duration=args.duration, drain=args.drain, procs=pids
+    )
+
+
 def _summary(r: dict[str, Any]) -> str:
+    if r["scenario"] == "rest":
+        cpu = {p["name"]: p["cpu_pct_mean"] for p in r["processes"]}
+        lat = r["latency"]
+        latency = f"p50 {lat['p50_ms']} / p95 {lat['p95_ms']} ms"
+        return f"   {r['achieved_rate']} req/s, {latency}, errors {r['error_total']}, CPU % {cpu}"
     ack, dl = r["ack_latency"], r["delivery_latency"]
     cpu = {p["name"]: p["cpu_pct_mean"] for p in r["processes"]}
     return (
@@ -201,8 +226,12 @@ def _summary(r: dict[str, Any]) -> str:
     )
 
 
+def _metrics(runs: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return REST_METRICS if runs and runs[0]["scenario"] == "rest" else METRICS
+
+
 def _median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    row: dict[str, Any] = {m: statistics.median(get(r) for r in runs) for m, get in METRICS}
+    row: dict[str, Any] = {m: statistics.median(get(r) for r in runs) for m, get in _metrics(runs)}
     cpu: dict[str, list[float]] = {}
     for r in runs:
         for p in r["processes"]:
@@ -216,19 +245,21 @@ def _report(names: list[str], rates: list[float], runs: dict[str, dict[float, li
     medians: dict[str, dict[str, dict[str, Any]]] = {}
     for name in names:
         medians[name] = {str(rate): _median_row(runs[name][rate]) for rate in rates if runs[name][rate]}
+    metrics = _metrics(next((r for by_rate in runs.values() for r in by_rate.values() if r), []))
+    rate_key = metrics[0][0]
     rows = []
     for rate in rates:
         base = medians.get("default", {}).get(str(rate))
         for name in names:
             row = medians[name].get(str(rate))
             if row is None:
-                rows.append([name, rate, *("-" for _ in METRICS), "-", "no successful run"])
+                rows.append([name, rate, *("-" for _ in metrics), "-", "no successful run"])
                 continue
             ratio = "-"
-            if base and base["achieved_delivery_rate"]:
-                ratio = f"{row['achieved_delivery_rate'] / base['achieved_delivery_rate']:.2f}"
-            rows.append([name, rate, *(row[m] for m, _ in METRICS), row["cpu_total"], ratio])
-    headers = ["variant", "offered/s", *(m for m, _ in METRICS), "server CPU % (sum)", "delivered/s vs default"]
+            if base and base[rate_key]:
+                ratio = f"{row[rate_key] / base[rate_key]:.2f}"
+            rows.append([name, rate, *(row[m] for m, _ in metrics), row["cpu_total"], ratio])
+    headers = ["variant", "offered/s", *(m for m, _ in metrics), "server CPU % (sum)", f"{rate_key} vs default"]
     return {"medians": medians, "table": _table(headers, rows)}
 
 
@@ -258,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.matrix", description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, see --list")
     parser.add_argument("--list", action="store_true", help="print the variants and exit")
-    parser.add_argument("--rates", default="100,200")
+    parser.add_argument("--scenario", choices=("messages", "rest"), default="messages")
+    parser.add_argument("--rates", default="100,200", help="msg/s (messages) or requests/s (rest)")
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--drain", type=float, default=10.0)

@@ -12,7 +12,7 @@ from bench.matrix import VARIANTS, _report, main
 def _run(delivered: float, p95: float) -> dict[str, Any]:
     latency = {"p50_ms": p95 / 2, "p95_ms": p95, "p99_ms": p95, "max_ms": p95}
     return {
-        "achieved_delivery_rate": delivered, "ack_latency": latency, "delivery_latency": latency, "error_total": 0,
+        "scenario": "messages", "achieved_delivery_rate": delivered, "ack_latency": latency, "delivery_latency": latency, "error_total": 0,
         "lost": 0, "processes": [{"name": "gateway", "cpu_pct_mean": 50.0}, {"name": "harness", "cpu_pct_mean": 9.0}],
     }  # fmt: skip
 
@@ -36,3 +36,16 @@ def test_unknown_variant_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 2
     assert "nginx" in capsys.readouterr().err
     assert "default" in VARIANTS
+
+
+def test_rest_runs_are_compared_by_achieved_request_rate() -> None:
+    def rest(rate: float, p95: float) -> dict[str, Any]:
+        latency = {"p50_ms": p95 / 2, "p95_ms": p95, "p99_ms": p95, "max_ms": p95}
+        return {"scenario": "rest", "achieved_rate": rate, "latency": latency, "error_total": 0, "processes": []}
+
+    runs = {"default": {300.0: [rest(300, 15)]}, "thread-per-request": {300.0: [rest(60, 900)]}}
+    report = _report(["default", "thread-per-request"], [300.0], runs)
+    assert report["medians"]["thread-per-request"]["300.0"]["p95"] == 900
+    assert "achieved_rate vs default" in report["table"]
+    row = next(line for line in report["table"].splitlines() if line.startswith("| thread-per-request"))
+    assert row.rstrip(" |").endswith("0.20")

@@ -68,7 +68,7 @@ def _load() -> dict[str, Any]:
         "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
         "DB_POOL": config.get_bool("DB_POOL", default=True),
         # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
-        "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=1, maximum=256),
+        "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=0, maximum=256),
         "REDIS_URL": redis_url,
         "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
         # pubsub (default, measured best: docs/performance.md) or core (channels_redis's list-based layer).
