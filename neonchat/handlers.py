@@ -1,15 +1,23 @@
-"""Django's ASGI handler with sync request work on a fixed pool of threads.
+"""Django's ASGI handler, with a request's sync work in one hop on a fixed pool of threads.
 
-Django enters a fresh ``ThreadSensitiveContext`` for every request, so
-asgiref creates a new single-thread executor, that is a new OS thread, per
-request, and the event loop waits while each one starts (``Thread.start`` and
-its ``Event.wait`` were 17 % of the api's samples under load). Here a request
-borrows one of ``threads`` long-lived single-thread executors for its
-thread-sensitive work (sync middleware, the DRF view, signal receivers) and
-gives it back when the response is sent: the same semantics per request (one
-thread for all of its sync code), no thread churn, and at most ``threads``
-requests in sync code at once (each holding at most one pooled database
-connection).
+Two costs of Django's own handler under ASGI, both measured on the api
+(docs/performance.md):
+
+* Every ``MiddlewareMixin`` middleware (Django's security, session, common,
+  CSRF, auth, messages, clickjacking; prometheus, CORS) is "async capable" by
+  running its ``process_request``/``process_response`` through
+  ``sync_to_async``: a dozen thread hops per request around a sync DRF view.
+  Here the whole middleware chain, built in sync mode, and the view run in
+  **one** hop (an async view, such as health, is run back on the event loop
+  by Django as usual).
+* Django enters a fresh ``ThreadSensitiveContext`` per request, so asgiref
+  starts a new OS thread per request, and the event loop waits while it
+  starts (``Thread.start`` and its ``Event.wait`` were 17 % of the api's
+  samples under load). Here a request borrows one of ``threads`` long-lived
+  single-thread executors and gives it back when the response is sent: the
+  same semantics (one thread for all of a request's sync code), no thread
+  churn, and at most ``threads`` requests in sync code at once, each holding
+  at most one pooled database connection.
 """
 
 from __future__ import annotations
@@ -18,15 +26,23 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
+from django.http import HttpRequest, HttpResponseBase
 
 
 class PooledASGIHandler(ASGIHandler):
     def __init__(self, threads: int) -> None:
         super().__init__()
+        self.sync_handler = BaseHandler()
+        self.sync_handler.load_middleware(is_async=False)
         self.threads = threads
         self._idle: asyncio.Queue[ThreadPoolExecutor] | None = None
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        # The whole sync chain and the view in one hop (an async view is run back on the loop by Django).
+        return await sync_to_async(self.sync_handler.get_response, thread_sensitive=True)(request)
 
     def _executors(self) -> asyncio.Queue[ThreadPoolExecutor]:
         # Created on first use, inside the server's event loop.
