@@ -183,7 +183,11 @@ async def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
                     f"http://127.0.0.1:{stack.ports['api']}", f"ws://127.0.0.1:{stack.ports['gateway']}/ws"
                 )
                 for rate in rates:
-                    print(f"-- {name} {rate:g} msg/s, round {rep + 1}/{args.repeat}", file=sys.stderr, flush=True)
+                    print(
+                        f"-- {name} {rate:g}/s ({args.scenario}), round {rep + 1}/{args.repeat}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     try:
                         result = await _scenario(args, target, rate, stack.pids)
                     except SetupError as error:  # reported, and the other runs go on
