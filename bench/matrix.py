@@ -177,8 +177,9 @@ async def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, dict[float, list[dict[str, Any]]]] = {n: {r: [] for r in rates} for n in names}
     for rep in range(args.repeat):
         for name in names:
-            stack = await asyncio.to_thread(Stack(VARIANTS[name], env, log_dir).start)
+            stack = Stack(VARIANTS[name], env, log_dir)
             try:
+                await asyncio.to_thread(stack.start)
                 target = NeonChat(
                     f"http://127.0.0.1:{stack.ports['api']}", f"ws://127.0.0.1:{stack.ports['gateway']}/ws"
                 )
@@ -273,13 +274,13 @@ def serve(args: argparse.Namespace) -> int:
     prepare_database(env)
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="neonchat-serve-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(VARIANTS[args.serve], env, log_dir).start()
-    ports = stack.ports
-    by_port = ",".join(f"{n}={p}" for n, p in ports.items())
-    urls = f"--api http://127.0.0.1:{ports['api']} --ws ws://127.0.0.1:{ports['gateway']}/ws --ports {by_port}"
-    print(f"{urls}   (logs {log_dir}; Ctrl-C stops)", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    stack = Stack(VARIANTS[args.serve], env, log_dir)
     try:
+        stack.start()
+        ports = stack.ports
+        by_port = ",".join(f"{n}={p}" for n, p in ports.items())
+        urls = f"--api http://127.0.0.1:{ports['api']} --ws ws://127.0.0.1:{ports['gateway']}/ws --ports {by_port}"
+        print(f"{urls}   (logs {log_dir}; Ctrl-C stops)", flush=True)
         while all(proc.poll() is None for proc in stack.procs.values()):
             time.sleep(1)
     except KeyboardInterrupt:
@@ -289,7 +290,15 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, so the ``finally`` blocks stop the stacks
+    (which run in their own sessions). Also for a background job, where SIGINT starts out ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
+    stop_on_signals()
     parser = argparse.ArgumentParser(prog="python -m bench.matrix", description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, see --list")
     parser.add_argument("--list", action="store_true", help="print the variants and exit")

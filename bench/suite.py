@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli import build_parser, compare
-from bench.matrix import ROOT, VARIANTS, Stack, base_env, free_port, prepare_database
+from bench.matrix import ROOT, VARIANTS, Stack, base_env, free_port, prepare_database, stop_on_signals
 
 
 class BaselineServer:
@@ -98,6 +98,7 @@ async def run_suite(args: argparse.Namespace, extra: list[str]) -> dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_on_signals()
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
