@@ -48,6 +48,7 @@ TEST_ENV = APP_ENV=test PASSWORD_BCRYPT_ROUNDS=4 LOG_LEVEL=warning \
 	CHANNEL_LAYER_PREFIX=neonchat-test-$$$$
 
 unit: $(VENV)/.dev
+	bin/ensure-haproxy || echo "unit: haproxy could not be installed; the load-balancer test will be skipped" >&2
 	$(TEST_ENV) $(VENV)/bin/pytest -q --cov --cov-report=term $(PYTEST_ARGS)
 
 ## browser: two Chromium contexts chat through the web client (embedded mode); screenshots in var/screenshots

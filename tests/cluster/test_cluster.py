@@ -23,7 +23,7 @@ from django.conf import settings
 
 from tests.cluster.conftest import RATE_LIMIT, Cluster, Server
 from tests.e2e.conftest import Account, history_after, open_chat, register
-from tests.e2e.procs import ROOT, free_port
+from tests.e2e.procs import ROOT, free_port, fresh_window
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -121,6 +121,7 @@ async def test_presence_and_typing_cross_instances(cluster: Cluster) -> None:
 def test_rate_limit_holds_across_api_instances(cluster: Cluster) -> None:
     who = register(cluster.apis[0].url)
     statuses: list[int] = []
+    fresh_window()  # the 50 requests must not straddle the reset of the one-minute window
     with httpx.Client(timeout=10) as client:
         for i in range(RATE_LIMIT + 10):
             api = cluster.apis[i % 2].url  # alternate instances: one shared counter

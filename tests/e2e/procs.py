@@ -103,3 +103,10 @@ def base_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def fresh_window(margin: float = 12) -> None:
+    """Rate limits use fixed one-minute windows: start well inside one."""
+    left = 60 - time.time() % 60
+    if left < margin:
+        time.sleep(left + 0.3)

@@ -28,7 +28,7 @@ from websockets.sync.client import ClientConnection, connect
 from protos.notification.v1 import notification_pb2 as pb
 from protos.notification.v1 import notification_pb2_grpc as pb_grpc
 from tests.e2e.conftest import Account, Stack, open_chat, register
-from tests.e2e.procs import Proc
+from tests.e2e.procs import Proc, fresh_window
 from tests.security.conftest import start_extra, stop_all
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -98,13 +98,6 @@ def post_message(api: str, who: Account, chat_id: str, text: str) -> dict[str, A
 
 def login(api: str, username: str, password: str = PASSWORD, **kwargs: Any) -> httpx.Response:
     return httpx.post(f"{api}/api/v1/auth/login", json={"username": username, "password": password}, **kwargs)
-
-
-def fresh_window(margin: float = 12) -> None:
-    """Rate limits use fixed one-minute windows: start well inside one."""
-    left = 60 - time.time() % 60
-    if left < margin:
-        time.sleep(left + 0.3)
 
 
 def _b64(data: dict[str, Any]) -> str:
