@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -89,7 +88,7 @@ def token_revoke(*, claims: dict[str, Any]) -> None:
     if jti and ttl > 0:
         try:
             kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
-        except redis.RedisError:
+        except kv.STORE_ERRORS:
             raise ServiceUnavailable("Could not revoke the token; try again.") from None
     sessions_revoked.send(sender=User, user_id=str(claims.get("user_id")), jti=jti or None)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from django.conf import settings
 
+from neonchat import kv
 from notifier.client import notifier_client
 from presence import store
 
@@ -28,6 +28,6 @@ def online_map(user_ids: list[str]) -> dict[str, bool]:
         return dict.fromkeys(user_ids, False)
     try:
         return {uid: s.status != "offline" for uid, s in store.read_statuses(user_ids).items()}
-    except redis.RedisError:
+    except kv.STORE_ERRORS:
         logger.warning("presence store unreachable; reporting everyone offline")
         return dict.fromkeys(user_ids, False)

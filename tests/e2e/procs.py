@@ -110,3 +110,17 @@ def fresh_window(margin: float = 12) -> None:
     left = 60 - time.time() % 60
     if left < margin:
         time.sleep(left + 0.3)
+
+
+def stop_all(*procs: Proc) -> None:
+    """SIGTERM every process at once, then wait for each (killing a straggler)."""
+    running = [p for p in procs if p.popen is not None and p.popen.poll() is None]
+    for proc in running:
+        proc.signal(signal.SIGTERM)
+    for proc in running:
+        assert proc.popen is not None
+        try:
+            proc.popen.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.popen.kill()
+            proc.popen.wait(5)

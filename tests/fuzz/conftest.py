@@ -3,29 +3,13 @@ processes over the test database and the test Redis) for the whole package."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Stack, _start_stack
-from tests.e2e.procs import Proc
-
-
-def stop_all(*procs: Proc) -> None:
-    """SIGTERM every process at once, then wait for each (killing a straggler)."""
-    running = [p for p in procs if p.popen is not None and p.popen.poll() is None]
-    for proc in running:
-        proc.signal(signal.SIGTERM)
-    for proc in running:
-        assert proc.popen is not None
-        try:
-            proc.popen.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.popen.wait(5)
+from tests.e2e.procs import stop_all
 
 
 @pytest.fixture(scope="package")

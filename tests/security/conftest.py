@@ -4,29 +4,13 @@ plus helpers to start extra processes on it with other settings."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Stack, _start_stack
-from tests.e2e.procs import Proc, free_port
-
-
-def stop_all(*procs: Proc) -> None:
-    """SIGTERM every process at once, then wait for each (killing a straggler)."""
-    running = [p for p in procs if p.popen is not None and p.popen.poll() is None]
-    for proc in running:
-        proc.signal(signal.SIGTERM)
-    for proc in running:
-        assert proc.popen is not None
-        try:
-            proc.popen.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.popen.wait(5)
+from tests.e2e.procs import Proc, free_port, stop_all
 
 
 def start_extra(stack: Stack, name: str, role: str, **env: str) -> Proc:

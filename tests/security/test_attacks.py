@@ -28,8 +28,8 @@ from websockets.sync.client import ClientConnection, connect
 from protos.notification.v1 import notification_pb2 as pb
 from protos.notification.v1 import notification_pb2_grpc as pb_grpc
 from tests.e2e.conftest import Account, Stack, open_chat, register
-from tests.e2e.procs import Proc, fresh_window
-from tests.security.conftest import start_extra, stop_all
+from tests.e2e.procs import Proc, fresh_window, stop_all
+from tests.security.conftest import start_extra
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
