@@ -30,6 +30,7 @@ from messaging.metrics import delivery_latency, messages_sent, websocket_connect
 from messaging.presence import presence_changed, went_offline
 from neonchat.db import db_call
 from neonchat.errors import ApplicationError
+from neonchat.health import in_flight
 from neonchat.observability import request_id_var
 from neonchat.origins import origin_allowed
 from neonchat.ratelimit import take_token
@@ -317,15 +318,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         text = frame.get("text")
         if not isinstance(text, str):
             raise FrameError("invalid_field", "text must be a string", echo)
-        try:
-            message, created = await message_send_async(
-                sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text, request_id=request_id
-            )
-        except ApplicationError as error:
-            messages_sent.labels("direct", "rejected").inc()
-            raise FrameError(error.code, error.message, echo) from None
-        messages_sent.labels("direct", "created" if created else "duplicate").inc()
-        await self._send_json({"type": "message_sent", "request_id": echo, "status": "delivered", "message": message})
+        with in_flight():  # a shutdown now waits for this ack
+            try:
+                message, created = await message_send_async(
+                    sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text, request_id=request_id
+                )
+            except ApplicationError as error:
+                messages_sent.labels("direct", "rejected").inc()
+                raise FrameError(error.code, error.message, echo) from None
+            messages_sent.labels("direct", "created" if created else "duplicate").inc()
+            ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message}
+            await self._send_json(ack)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         chat_id = str(self._chat_of(frame))
