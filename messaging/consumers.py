@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 
 import orjson
 import redis
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
@@ -94,6 +95,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._inbox: asyncio.Queue[str | bytes | None] | None = None
         self._main: asyncio.Task[Any] | None = None
         self._stalled = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections()`` before every
+        message: that is a hop to the one sync thread for each frame and each event.
+        Nothing here uses the ORM on the event loop: ``db_call`` (a
+        ``DatabaseSyncToAsync``) closes stale connections around each call, and the
+        send path has its own pool."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # ---- lifecycle -------------------------------------------------------
     async def connect(self) -> None:
