@@ -75,7 +75,7 @@ WITH input AS (
 ), accepted AS (
     SELECT i.*, row_number() OVER (PARTITION BY i.chat_id ORDER BY i.ord) AS n
     FROM input i
-    JOIN chat_members cm ON cm.chat_id = i.chat_id AND cm.user_id = i.sender_id
+    JOIN chat_members cm ON cm.user_id = i.sender_id AND cm.chat_id = i.chat_id
     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = i.sender_id AND m.request_id = i.request_id)
 ), per_chat AS (
     SELECT chat_id, count(*) AS added, max(created_at) AS newest, (array_agg(id ORDER BY ord DESC))[1] AS last_id
@@ -104,6 +104,13 @@ FROM unnest(%(senders)s::uuid[], %(requests)s::uuid[]) AS r(sender_id, request_i
 JOIN messages m ON m.sender_id = r.sender_id AND m.request_id = r.request_id
 JOIN chats c ON c.id = m.chat_id
 """
+
+# The send path's connections run only the statements above, over at most
+# MAX_BATCH rows: index lookups row by row are their right plan. The planner
+# cannot know an array's length (nor, for a prepared statement, its value) and
+# may pick hash joins that read whole tables, which grow without bound; so
+# these connections plan with nested loops over indexes only.
+_PLANNER = "-c enable_hashjoin=off -c enable_mergejoin=off -c enable_seqscan=off -c enable_bitmapscan=off"
 
 # Errors a retry of the batch resolves: a concurrent send of the same
 # (sender, request_id) to another chat commits first, under another chat's lock.
@@ -150,12 +157,12 @@ def _outcome(send: Send, row: Sequence[Any] | None) -> SendResult | BaseExceptio
     return message_payload(message), [str(row[9]), str(row[10])], row[0] == send.id
 
 
-def conninfo() -> str:
+def conninfo(options: str = "") -> str:
     """libpq connection string of the default database (what the ORM uses)."""
     db = settings.DATABASES["default"]
     return make_conninfo(
         dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None, port=db.get("PORT") or None, options="-c TimeZone=UTC",
+        host=db.get("HOST") or None, port=db.get("PORT") or None, options=f"-c TimeZone=UTC {options}".strip(),
     )  # fmt: skip
 
 
@@ -287,7 +294,7 @@ def _batcher() -> SendBatcher:
     if batcher is None:
         connections = int(settings.DB_SEND_CONNECTIONS)
         pool = AsyncConnectionPool(
-            conninfo(), min_size=1, max_size=connections, open=False, timeout=10,
+            conninfo(_PLANNER), min_size=1, max_size=connections, open=False, timeout=10,
             kwargs={"autocommit": True}, name="send-batch",
         )  # fmt: skip
         batcher = _batchers[loop] = SendBatcher(pool, connections=connections)
