@@ -81,7 +81,8 @@ WITH input AS (
     SELECT chat_id, count(*) AS added, max(created_at) AS newest, (array_agg(id ORDER BY ord DESC))[1] AS last_id
     FROM accepted GROUP BY chat_id
 ), bumped AS (
-    UPDATE chats c SET last_seq = c.last_seq + p.added, updated_at = p.newest, last_message_id = p.last_id
+    UPDATE chats c SET last_seq = c.last_seq + p.added, updated_at = GREATEST(c.updated_at, p.newest),
+        last_message_id = p.last_id
     FROM per_chat p WHERE c.id = p.chat_id
     RETURNING c.id, c.last_seq - p.added AS base
 ), inserted AS (
