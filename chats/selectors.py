@@ -32,6 +32,11 @@ def membership_get(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | str) -> Cha
     return member
 
 
+def member_chat_ids(*, user_id: uuid.UUID | str) -> QuerySet[ChatMember, uuid.UUID]:
+    """The ids of the chats the user is a member of now, as a lazy subquery for other reads."""
+    return ChatMember.objects.filter(user_id=_as_uuid(user_id, "user")).values_list("chat_id", flat=True)
+
+
 def chat_has_member(*, user_id: str, chat_id: str) -> bool:
     """Membership as a yes/no; malformed ids raise ``ValueError`` for the caller to map."""
     return ChatMember.objects.filter(user_id=uuid.UUID(user_id), chat_id=uuid.UUID(chat_id)).exists()
