@@ -118,8 +118,11 @@ def search_terms(q: str | None) -> SearchTerms | None:
         raise InvalidInput("q is required.", code="invalid_q", details={"q": ["required"]})
     if len(q) > QUERY_MAX:
         raise InvalidInput(f"q must be at most {QUERY_MAX} characters.", code="invalid_q", details={"q": ["too long"]})
-    words = tuple(dict.fromkeys(w.lower() for w in WORD.findall(q)))
-    return SearchTerms(words) if words else None
+    words = [w.lower() for w in WORD.findall(q)]
+    if not words:
+        return None
+    last = words[-1]  # stays last (the prefix) even if it was typed earlier too
+    return SearchTerms((*dict.fromkeys(w for w in words[:-1] if w != last), last))
 
 
 def highlight(text: str, terms: SearchTerms) -> str:

@@ -15,6 +15,11 @@ def test_words_are_runs_of_letters_and_digits_lower_cased_without_repeats() -> N
     assert terms.exact == {"hello", "world", "x", "q", "a", "b"} and terms.prefix == "ёж2"
 
 
+def test_the_last_word_stays_the_prefix_when_repeated() -> None:
+    terms = search_terms("cat dog cat")
+    assert terms is not None and terms.words == ("dog", "cat") and terms.prefix == "cat"
+
+
 def test_queries_for_both_databases_quote_every_word_and_prefix_the_last() -> None:
     terms = SearchTerms(("red", "app"))
     assert terms.tsquery() == "'red' & 'app':*"
