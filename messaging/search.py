@@ -33,22 +33,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from chats.selectors import member_chat_sizes
+from chats.selectors import member_chat_ids
 from messaging.models import Message
 from messaging.payloads import message_payload
 from neonchat.errors import InvalidInput, NotFound, ServiceUnavailable
 
 QUERY_MAX = 200
-# Up to this many messages in the chats searched, PostgreSQL checks each of
-# them (about 1 ms per 1,000) rather than asking the GIN index first: the
-# index reads the whole posting list of every word, ~90 ms for a word in half
-# of 1,000,000 messages and more for a short prefix, whoever searches
-# (docs/search.md). Above it, the index narrows first.
-SCAN_UP_TO = 20_000
-PG_INDEXED = "messages.search_vector @@ to_tsquery('simple'::regconfig, %s)"
-# ts_match_vq is the function behind @@: the same test, but not one the planner
-# can answer from the GIN index, so it checks the chats' rows instead.
-PG_SCANNED = "ts_match_vq(messages.search_vector, to_tsquery('simple'::regconfig, %s))"
 WORD = re.compile(r"[^\W_]+")
 
 # PostgreSQL's parser keeps e-mail addresses, URLs, paths, decimals, tags and
@@ -148,12 +138,14 @@ def highlight(text: str, terms: SearchTerms) -> str:
     return "".join(parts)
 
 
-def _matching(terms: SearchTerms, *, via_index: bool) -> RawSQL:
-    if connection.vendor != "postgresql":
+def _matching(terms: SearchTerms) -> RawSQL:
+    if connection.vendor == "postgresql":
+        sql, param = "messages.search_vector @@ to_tsquery('simple'::regconfig, %s)", terms.tsquery()
+    else:
         sql = "messages.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH %s)"
-        return RawSQL(sql, [terms.fts5_query()], output_field=BooleanField())  # noqa: S611 - constant SQL
-    sql = PG_INDEXED if via_index else PG_SCANNED
-    return RawSQL(sql, [terms.tsquery()], output_field=BooleanField())  # noqa: S611 - constant SQL
+        param = terms.fts5_query()
+    # The SQL is constant; the query text is a bound parameter.
+    return RawSQL(sql, [param], output_field=BooleanField())  # noqa: S611
 
 
 @contextlib.contextmanager
@@ -202,16 +194,14 @@ def _is_timeout(error: OperationalError) -> bool:
 class SearchScope:
     """What the caller may search: their chats now (or one of them), older than a cursor."""
 
-    chat_sizes: dict[uuid.UUID, int]
+    chat_ids: list[uuid.UUID]
     cursor: Message | None
 
     @property
     def messages(self) -> QuerySet[Message]:
-        return Message.objects.filter(chat_id__in=list(self.chat_sizes))
-
-    @property
-    def size(self) -> int:
-        return sum(self.chat_sizes.values())
+        # The ids as a list, not a subquery: as a subquery PostgreSQL may join
+        # chat by chat and read the word's whole GIN posting list once per chat.
+        return Message.objects.filter(chat_id__in=self.chat_ids)
 
 
 def search_scope(
@@ -219,18 +209,18 @@ def search_scope(
 ) -> SearchScope:
     """``chat_id`` must be one of the caller's chats and ``before_id`` a message
     the caller can see, else 404 (no existence leak)."""
-    scope = SearchScope(member_chat_sizes(user_id=user_id, chat_id=chat_id), None)
+    scope = SearchScope(member_chat_ids(user_id=user_id, chat_id=chat_id), None)
     if before_id is None:
         return scope
     cursor = scope.messages.filter(pk=before_id).first()
     if cursor is None:
         raise NotFound("The cursor message is not in your chats.", code="message_not_found")
-    return SearchScope(scope.chat_sizes, cursor)
+    return SearchScope(scope.chat_ids, cursor)
 
 
-def matching_messages(scope: SearchScope, terms: SearchTerms, *, scan_up_to: int = SCAN_UP_TO) -> QuerySet[Message]:
+def matching_messages(scope: SearchScope, terms: SearchTerms) -> QuerySet[Message]:
     """The scope's messages that match ``terms``, newest first; deleted ones never."""
-    rows = scope.messages.filter(_matching(terms, via_index=scope.size > scan_up_to), deleted_at__isnull=True)
+    rows = scope.messages.filter(_matching(terms), deleted_at__isnull=True)
     if (cursor := scope.cursor) is not None:
         rows = rows.filter(Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, id__lt=cursor.pk))
     return rows.order_by("-created_at", "-id")

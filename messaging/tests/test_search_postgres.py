@@ -32,50 +32,21 @@ def _fill(chats: list[Chat], sender: User, per_chat: int) -> None:
     )  # fmt: skip
 
 
-def _haystack(make_user, alice: User) -> list[Chat]:
+def test_the_query_plan_uses_the_gin_index(make_user, alice: User) -> None:
     chats = [chat_get_or_create(user_id=alice.pk, partner_id=make_user().pk)[0] for _ in range(4)]
     send(chats[0], alice, "needle in the haystack")
     _fill(chats, alice, 2500)
-    Chat.objects.filter(pk__in=[c.pk for c in chats]).update(last_seq=2600)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE messages")
         # Rows inserted since the last vacuum sit in the GIN pending list, which
         # every search scans linearly; autovacuum moves them into the index.
         cursor.execute("SELECT gin_clean_pending_list('messages_search_idx')")
-    return chats
-
-
-def test_the_query_plan_uses_the_gin_index_when_the_chats_hold_many_messages(make_user, alice: User) -> None:
-    _haystack(make_user, alice)
     scope = search_scope(user_id=alice.pk)
-    assert scope.size == 4 * 2600
     for words in (("needle",), ("needle", "hay"), ("needl",)):
-        plan = matching_messages(scope, SearchTerms(words), scan_up_to=scope.size - 1)[:21].explain()
+        plan = matching_messages(scope, SearchTerms(words))[:21].explain()
         assert "messages_search_idx" in plan, plan
         assert "Seq Scan on messages" not in plan, plan
-    found = matching_messages(scope, SearchTerms(("needle", "hay")), scan_up_to=0)
-    assert [m.text for m in found] == ["needle in the haystack"]
-
-
-def test_up_to_the_limit_the_chats_messages_are_checked_without_the_index(make_user, alice: User) -> None:
-    _haystack(make_user, alice)
-    scope = search_scope(user_id=alice.pk)
-    plan = matching_messages(scope, SearchTerms(("needle",)), scan_up_to=scope.size)[:21].explain()
-    assert "messages_search_idx" not in plan, plan
-
-
-@pytest.mark.parametrize(
-    "words",
-    [("needle",), ("needl",), ("in", "hay"), ("filler", "w1"), ("number", "12"), ("w4",), ("missing",), ("text",)],
-)
-def test_both_ways_find_the_same_messages(make_user, alice: User, words) -> None:
-    chats = _haystack(make_user, alice)
-    Message.objects.filter(chat=chats[1], seq__lt=300).update(deleted_at=datetime.now(tz=UTC))
-    scope = search_scope(user_id=alice.pk)
-    terms = SearchTerms(words)
-    via_index = list(matching_messages(scope, terms, scan_up_to=0).values_list("id", flat=True)[:500])
-    scanned = list(matching_messages(scope, terms, scan_up_to=10**9).values_list("id", flat=True)[:500])
-    assert via_index == scanned
+    assert [m.text for m in matching_messages(scope, SearchTerms(("needle", "hay")))] == ["needle in the haystack"]
 
 
 def test_the_search_column_is_generated_and_indexed_with_gin() -> None:
