@@ -1,4 +1,5 @@
-"""Full-text search storage, per database (see messaging/search.py).
+"""Full-text search storage, per database (see messaging/search.py), and the
+(created_at, chat_id) index a search walks newest first for frequent words.
 
 PostgreSQL: a generated tsvector column and its GIN index. Adding a STORED
 generated column rewrites the table under an exclusive lock (PostgreSQL has no
@@ -10,13 +11,15 @@ is dropped first and the migration can simply be run again.
 SQLite: an FTS5 table over messages kept in step by triggers, filled from the
 rows already there.
 
-Neither is a model field, so there is no state to change: the model is the
-same on both databases and the ORM never selects or writes this storage.
+The text-search storage is no model field, so it has no state: the model is
+the same on both databases and the ORM never selects or writes it. The
+ordering index is a model index: its state is AddIndex, its database side is
+CONCURRENTLY on PostgreSQL and a plain CREATE INDEX on SQLite.
 """
 
 from typing import Any
 
-from django.db import migrations
+from django.db import migrations, models
 
 from messaging.search import PG_VECTOR_SQL, sqlite_index_install
 
@@ -24,12 +27,17 @@ PG_FORWARD = (
     f"ALTER TABLE messages ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS ({PG_VECTOR_SQL}) STORED",
     "DROP INDEX CONCURRENTLY IF EXISTS messages_search_idx",
     "CREATE INDEX CONCURRENTLY messages_search_idx ON messages USING gin (search_vector)",
+    "DROP INDEX CONCURRENTLY IF EXISTS messages_search_order_idx",
+    "CREATE INDEX CONCURRENTLY messages_search_order_idx ON messages (created_at, chat_id)",
 )
 PG_BACKWARD = (
+    "DROP INDEX CONCURRENTLY IF EXISTS messages_search_order_idx",
     "DROP INDEX CONCURRENTLY IF EXISTS messages_search_idx",
     "ALTER TABLE messages DROP COLUMN IF EXISTS search_vector",
 )
+SQLITE_FORWARD = ("CREATE INDEX IF NOT EXISTS messages_search_order_idx ON messages (created_at, chat_id)",)
 SQLITE_BACKWARD = (
+    "DROP INDEX IF EXISTS messages_search_order_idx",
     "DROP TRIGGER IF EXISTS messages_fts_insert",
     "DROP TRIGGER IF EXISTS messages_fts_delete",
     "DROP TRIGGER IF EXISTS messages_fts_update",
@@ -48,6 +56,7 @@ def forward(apps: Any, schema_editor: Any) -> None:
     if vendor == "postgresql":
         _run(schema_editor, PG_FORWARD)
     elif vendor == "sqlite":
+        _run(schema_editor, SQLITE_FORWARD)
         sqlite_index_install(schema_editor.connection)
 
 
@@ -67,5 +76,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(forward, backward, elidable=False),
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunPython(forward, backward, elidable=False)],
+            state_operations=[
+                migrations.AddIndex(
+                    model_name="message",
+                    index=models.Index(fields=["created_at", "chat"], name="messages_search_order_idx"),
+                ),
+            ],
+        ),
     ]

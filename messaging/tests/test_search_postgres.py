@@ -49,6 +49,19 @@ def test_the_query_plan_uses_the_gin_index(make_user, alice: User) -> None:
     assert [m.text for m in matching_messages(scope, SearchTerms(("needle", "hay")))] == ["needle in the haystack"]
 
 
+def test_a_word_in_most_messages_is_walked_newest_first_instead(make_user, alice: User) -> None:
+    mine = [chat_get_or_create(user_id=alice.pk, partner_id=make_user().pk)[0] for _ in range(2)]
+    others = [chat_get_or_create(user_id=make_user().pk, partner_id=make_user().pk)[0] for _ in range(38)]
+    _fill(mine + others, alice, 500)  # "filler" is in every one of 20,000 messages
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE messages")
+        cursor.execute("SELECT gin_clean_pending_list('messages_search_idx')")
+    scope = search_scope(user_id=alice.pk)
+    plan = matching_messages(scope, SearchTerms(("filler",)))[:21].explain()
+    assert "messages_search_order_idx" in plan, plan
+    assert [m.chat_id for m in matching_messages(scope, SearchTerms(("filler",)))[:21]] != []
+
+
 def test_the_search_column_is_generated_and_indexed_with_gin() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -61,6 +74,10 @@ def test_the_search_column_is_generated_and_indexed_with_gin() -> None:
             "JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'messages_search_idx'"
         )
         assert cursor.fetchone() == (True, "gin")
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'messages' AND indexname = 'messages_search_order_idx'"
+        )
+        assert cursor.fetchone()[0].endswith("USING btree (created_at, chat_id)")
 
 
 @pytest.mark.django_db(transaction=True)
