@@ -116,7 +116,12 @@ class MessageSearchApi(APIView):
             "prefix. Only chats I am a member of; deleted messages never match. Newest first."
         ),
         parameters=[
-            OpenApiParameter("q", str, required=True, description=f"1-{search.QUERY_MAX} characters"),
+            OpenApiParameter(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": search.QUERY_MAX},
+                required=True,
+                description=f"1-{search.QUERY_MAX} characters; without a letter or digit nothing matches",
+            ),
             OpenApiParameter("chat_id", uuid.UUID, description="only this chat (one of mine)"),
             OpenApiParameter("limit", LIMIT_SCHEMA, description="default 20, max 100 (larger values are clamped)"),
             OpenApiParameter("before_id", uuid.UUID, description="next page: results older than this message"),

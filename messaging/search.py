@@ -112,9 +112,9 @@ class SearchTerms:
 def search_terms(q: str | None) -> SearchTerms | None:
     """Parse ``q``; ``None`` when it holds no word at all (nothing can match).
 
-    Missing, blank or longer than :data:`QUERY_MAX` characters is invalid input.
+    Missing, empty or longer than :data:`QUERY_MAX` characters is invalid input.
     """
-    if q is None or not q.strip():
+    if not q:
         raise InvalidInput("q is required.", code="invalid_q", details={"q": ["required"]})
     if len(q) > QUERY_MAX:
         raise InvalidInput(f"q must be at most {QUERY_MAX} characters.", code="invalid_q", details={"q": ["too long"]})
