@@ -89,6 +89,8 @@ def _load() -> dict[str, Any]:
         "WS_HEARTBEAT_INTERVAL": config.get_duration("WS_HEARTBEAT_INTERVAL", 30.0, minimum=0.05),
         "WS_READ_TIMEOUT": config.get_duration("WS_READ_TIMEOUT", 60.0, minimum=0.1),
         "WS_WRITE_TIMEOUT": config.get_duration("WS_WRITE_TIMEOUT", 10.0, minimum=0.1),
+        # Upper bound of one search's database time (statement_timeout); past it, 503 search_timeout.
+        "SEARCH_TIMEOUT": config.get_duration("SEARCH_TIMEOUT", 3.0, minimum=0.01),
         "PRESENCE_TTL": config.get_int("PRESENCE_TTL", 65, minimum=1),
         "TYPING_TTL": config.get_duration("TYPING_TTL", 6.0, minimum=0.1),
         "SHUTDOWN_GRACE": config.get_duration("SHUTDOWN_GRACE", 10.0, minimum=0.0),
@@ -137,6 +139,7 @@ WS_MAX_CONNECTIONS: int = _cfg["WS_MAX_CONNECTIONS"]
 WS_HEARTBEAT_INTERVAL: float = _cfg["WS_HEARTBEAT_INTERVAL"]
 WS_READ_TIMEOUT: float = _cfg["WS_READ_TIMEOUT"]
 WS_WRITE_TIMEOUT: float = _cfg["WS_WRITE_TIMEOUT"]
+SEARCH_TIMEOUT: float = _cfg["SEARCH_TIMEOUT"]
 PRESENCE_TTL: int = _cfg["PRESENCE_TTL"]
 TYPING_TTL: float = _cfg["TYPING_TTL"]
 SHUTDOWN_GRACE: float = _cfg["SHUTDOWN_GRACE"]
