@@ -166,5 +166,9 @@ stdout_logfile=NONE
 redirect_stderr=true
 CONF
   mv "$SV_CONF.new" "$SV_CONF"
+  # supervisord and the listener each open /dev/stdout anew: when it is a file
+  # (make stack > stack.log), only append mode keeps them from overwriting
+  # each other's lines.
+  if [[ -f /dev/stdout ]]; then exec >>/dev/stdout; fi
   exec "$SV_ROOT/.venv/bin/supervisord" -c "$SV_CONF"
 }
