@@ -4,16 +4,20 @@ stop with SIGTERM like a service manager (or Ctrl-C)."""
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import os
 import signal
 import subprocess
 import time
+import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
+from supervisor.xmlrpc import SupervisorTransport
 
 from tests.e2e.procs import ROOT, base_env
 
@@ -89,8 +93,16 @@ class Runner:
         )
         return done.stdout
 
+    def rpc(self) -> Any:
+        """supervisord's XML-RPC interface over its control socket (what supervisorctl uses)."""
+        ini = configparser.RawConfigParser()
+        ini.read(self.conf)
+        ctl = ini["supervisorctl"]
+        transport = SupervisorTransport(ctl["username"], ctl["password"], ctl["serverurl"])
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
     def pid(self, name: str) -> int:
-        return int(self.ctl("pid", name).strip())
+        return int(self.rpc().getProcessInfo(name)["pid"])
 
     def kill(self, name: str) -> int:
         """SIGKILL one supervised process; its pid."""
@@ -99,9 +111,7 @@ class Runner:
         return pid
 
     def restarted(self, name: str, old_pid: int) -> bool:
-        with contextlib.suppress(ValueError):
-            return self.pid(name) not in (0, old_pid)
-        return False
+        return self.pid(name) not in (0, old_pid)
 
     def supervisord_pid(self) -> int:
         return int((self.run_dir / "supervisord.pid").read_text().strip())
@@ -127,15 +137,15 @@ class Runner:
 
 
 def runner_env(database_url: str, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
-    env = base_env(
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        CHANNEL_LAYER_PREFIX=prefix,
-        APP_ENV="test",
-        NOTIFIER_METRICS_PORT="0",
-        LOG_LEVEL="info",
-        **extra,
-    )
+    settings = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": prefix,
+        "APP_ENV": "test",
+        "NOTIFIER_METRICS_PORT": "0",
+        "LOG_LEVEL": "info",
+    }
+    env = base_env(**{**settings, **extra})
     for name in ("NOTIFICATION_SERVICE_ADDR", "CHANNEL_LAYER_HOSTS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
         env.pop(name, None)
     return env
