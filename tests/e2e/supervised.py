@@ -104,11 +104,16 @@ class Runner:
     def pid(self, name: str) -> int:
         return int(self.rpc().getProcessInfo(name)["pid"])
 
-    def kill(self, name: str) -> int:
-        """SIGKILL one supervised process; its pid."""
+    def kill(self, name: str) -> tuple[int, float]:
+        """SIGKILL one supervised process: its pid, and seconds until supervisord started a new one."""
         pid = self.pid(name)
+        killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        return pid
+        while self.pid(name) in (0, pid):
+            if time.monotonic() - killed > 30:
+                raise TimeoutError(f"{name} was not started again")
+            time.sleep(0.01)
+        return pid, time.monotonic() - killed
 
     def restarted(self, name: str, old_pid: int) -> bool:
         return self.pid(name) not in (0, old_pid)

@@ -36,7 +36,11 @@ from tests.e2e.supervised import Runner, drop_database, ready_status, runner_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
+# End to end, from SIGKILL: mostly the new process's start-up (about 2 s of CPU).
+# On a machine shared with other heavy work, raise it (SUPERVISED_RECOVERY_LIMIT=8).
 RECOVERY_LIMIT = float(os.environ.get("SUPERVISED_RECOVERY_LIMIT", "3"))
+# supervisord's own share: the dead process started again.
+RESPAWN_LIMIT = 0.8
 
 
 @dataclass
@@ -99,8 +103,8 @@ def people(api: str) -> tuple[Account, Account, str]:
 class ReadinessLog:
     """Polls ``/health/ready`` in the background: (seconds since start, status)."""
 
-    def __init__(self, url: str) -> None:
-        self.url, self.started = url, time.monotonic()
+    def __init__(self, url: str, started: float) -> None:
+        self.url, self.started = url, started
         self.samples: list[tuple[float, str]] = []
         self._task = asyncio.create_task(self._poll())
 
@@ -132,8 +136,9 @@ async def test_notifier_killed_messages_acked_api_degraded_then_ready_and_delive
     ):
         acked.append(await send(wa, chat_id, "before"))
         await next_of(wb, "new_message")
-        old = supervised.runner.kill("notifier")
-        readiness = ReadinessLog(supervised.api)
+        killed = time.monotonic()
+        readiness = ReadinessLog(supervised.api, killed)
+        old, respawn = await asyncio.to_thread(supervised.runner.kill, "notifier")
         for i in range(3):  # stored and acknowledged while the notifier is down
             acked.append(await send(wa, chat_id, f"while down {i}"))
         delivered_at = None
@@ -151,8 +156,10 @@ async def test_notifier_killed_messages_acked_api_degraded_then_ready_and_delive
     assert degraded is not None, f"the api never reported degraded: {readiness.samples[:10]}"
     assert "down" not in {s for _, s in readiness.samples}, "the api stopped answering"
     assert ready is not None and delivered_at is not None
+    report("notifier SIGKILL -> started again", respawn)
     report("notifier SIGKILL -> api ready again", ready)
     report("notifier SIGKILL -> live delivery again", delivered_at)
+    assert respawn <= RESPAWN_LIMIT
     assert max(ready, delivered_at) <= RECOVERY_LIMIT, (ready, delivered_at)
     stored = history_after(supervised.api, b, chat_id)
     assert [m["id"] for m in stored] == [m["id"] for m in acked]
@@ -178,8 +185,8 @@ async def test_gateway_killed_clients_reconnect_and_recover_from_history(supervi
     wb = await websockets.connect(f"{supervised.ws}?token={b.token}")
     await send(wa, chat_id, "before")
     seen = await next_of(wb, "new_message", timeout=10)
-    old = supervised.runner.kill("front:gateway")
     killed = time.monotonic()
+    old, respawn = await asyncio.to_thread(supervised.runner.kill, "front:gateway")
     with pytest.raises(websockets.ConnectionClosed):
         async with asyncio.timeout(10):
             while True:
@@ -204,7 +211,9 @@ async def test_gateway_killed_clients_reconnect_and_recover_from_history(supervi
         for ws in (wa, wb, wa2, wb2):
             await ws.close()
     assert supervised.runner.restarted("front:gateway", old)
+    report("gateway SIGKILL -> started again", respawn)
     report("gateway SIGKILL -> a client reconnected", back)
+    assert respawn <= RESPAWN_LIMIT
     assert back <= RECOVERY_LIMIT
 
 
@@ -214,14 +223,16 @@ async def test_api_killed_is_back_while_the_gateway_keeps_serving(supervised: St
         websockets.connect(f"{supervised.ws}?token={a.token}") as wa,
         websockets.connect(f"{supervised.ws}?token={b.token}") as wb,
     ):
-        old = supervised.runner.kill("front:api")
         killed = time.monotonic()
+        old, respawn = await asyncio.to_thread(supervised.runner.kill, "front:api")
         sent = await send(wa, chat_id, "while the api is down")  # the gateway does not need it
         assert (await next_of(wb, "new_message"))["message"]["id"] == sent["id"]
         back = killed + await asyncio.to_thread(
             wait_until, lambda: ready_status(supervised.api, timeout=0.5) == "ready", 20
         )
+    report("api SIGKILL -> started again", respawn)
     report("api SIGKILL -> ready again", back - killed)
+    assert respawn <= RESPAWN_LIMIT
     assert supervised.runner.restarted("front:api", old)
     assert back - killed <= RECOVERY_LIMIT
     assert [m["id"] for m in history_after(supervised.api, b, chat_id)] == [sent["id"]]
