@@ -67,7 +67,7 @@ logfile_maxbytes=10MB
 logfile_backups=1
 pidfile=$(sv_escape "$SV_DIR/supervisord.pid")
 childlogdir=$(sv_escape "$SV_DIR")
-$( ((EUID == 0)) && echo "user=root")
+$(if ((EUID == 0)); then echo "user=root"; fi)
 
 [unix_http_server]
 file=$(sv_escape "$SV_DIR/supervisor.sock")
