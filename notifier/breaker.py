@@ -23,8 +23,8 @@ class State(IntEnum):
 
 class CircuitBreaker:
     # reset_after: a supervised notifier is back within about 2 s of a crash; a
-    # probe a second later, not five, lets delivery resume right after it.
-    def __init__(self, target: str, *, threshold: int = 5, reset_after: float = 1.0) -> None:
+    # probe every half second, not every five, lets delivery resume right after it.
+    def __init__(self, target: str, *, threshold: int = 5, reset_after: float = 0.5) -> None:
         self.target = target
         self.threshold = threshold
         self.reset_after = reset_after

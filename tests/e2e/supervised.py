@@ -15,21 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from supervisor.xmlrpc import SupervisorTransport
 
 from tests.e2e.procs import ROOT, base_env
 
 SUPERVISORCTL = ROOT / ".venv" / "bin" / "supervisorctl"
-
-
-def ready_status(url: str, timeout: float = 2) -> str:
-    """``/health/ready``'s status, or ``down`` when nothing answers."""
-    try:
-        return str(httpx.get(f"{url}/health/ready", timeout=timeout).json()["status"])
-    except (httpx.HTTPError, ValueError, KeyError):
-        return "down"
 
 
 def wait_until(check: object, timeout: float, interval: float = 0.05) -> float:
