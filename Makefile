@@ -78,9 +78,11 @@ compose-check: $(VENV)/.compose
 cluster: $(VENV)/.runtime
 	exec bin/cluster
 
-## chaos: faults under load (kill gateway/notifier/api, restart Redis/PostgreSQL, stall) on private PostgreSQL and Redis
+## chaos: faults under load (kill gateway/notifier/api, restart Redis/PostgreSQL, stall) on private PostgreSQL and Redis,
+## then make cluster under supervisord with one instance of each role killed in turn
 chaos: $(VENV)/.dev
 	$(PY) -m tests.chaos
+	$(PY) -m tests.chaos --cluster
 
 ## soak: 30 minutes of steady load with reconnect churn; memory must stay flat, nothing lost, no error logged
 soak: $(VENV)/.dev

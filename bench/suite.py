@@ -45,6 +45,8 @@ class MakeStack:
             "NOTIFIER_LISTEN": notifier,
             "NOTIFIER_METRICS_PORT": "0",
             "CHANNEL_LAYER_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            # supervisord's configuration, socket and logs: not the var/run/stack of a user's make stack
+            "RUN_DIR": str(log_dir / "stack-run"),
         }
         self.log = log_dir / "stack.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY_CONNECTIONS = 4429
 CLOSE_TRY_AGAIN = 1013
 CLOSE_INTERNAL_ERROR = 1011
 PRESENCE_STATUSES = ("online", "away")
@@ -95,6 +96,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._inbox: asyncio.Queue[str | bytes | None] | None = None
         self._main: asyncio.Task[Any] | None = None
         self._stalled = False
+        self._came_online = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections()`` before every
@@ -119,14 +121,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.accept()  # close codes need an open socket
             await self.close(code=refusal)
             return
-        # Join the groups and register presence *before* the handshake
-        # completes, so nothing sent right after connect is missed.
+        self._register()  # presence holds this connection now: disconnect() releases it
+        # Join the groups *before* the handshake completes, so nothing sent
+        # right after connect is missed.
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         await self.channel_layer.group_add(BROADCAST_GROUP, self.channel_name)
-        came_online = await store.connection_opened(self.user_id, self.conn_id, self._device_id())
-        self._register()
         await self.accept()
-        if came_online:
+        if self._came_online:
             await presence_changed(self.user_id, "user_online")
 
     async def _refusal(self) -> int | None:
@@ -137,6 +138,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return CLOSE_UNAUTHORIZED
         if not await self._apply_scope():
             return CLOSE_FORBIDDEN
+        try:  # last: takes one of the user's WS_MAX_CONNECTIONS_PER_USER slots, cluster-wide
+            self._came_online = await store.connection_opened(self.user_id, self.conn_id, self._device_id())
+        except store.TooManyConnections:
+            return CLOSE_TOO_MANY_CONNECTIONS
         return None
 
     def _register(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from neonchat import kv
+from neonchat.errors import RateLimited
 
 DEADLINES = "presence:deadlines"
 
@@ -31,9 +32,18 @@ local function prune(set_key)
 end
 """
 
-_CONNECT = kv.LuaScript("""
+# Refuses (-1) when the user already holds ARGV[6] live connections (any
+# gateway); dead ones are pruned first so that a crashed gateway's sockets do
+# not count. Check and add are one script: concurrent handshakes cannot overshoot.
+_CONNECT = kv.LuaScript(
+    _PRUNE
+    + """
 local set_key, online_key = KEYS[1], KEYS[2]
 local uid, cid, device, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local cap = tonumber(ARGV[6])
+if redis.call('SISMEMBER', set_key, cid) == 0 and redis.call('SCARD', set_key) >= cap and prune(set_key) >= cap then
+  return -1
+end
 local was_online = redis.call('EXISTS', online_key)
 local status = 'online'
 if was_online == 1 then
@@ -46,7 +56,8 @@ redis.call('SET', online_key, cjson.encode({user_id=uid, status=status, last_see
 redis.call('EXPIRE', set_key, ttl * 2)
 redis.call('ZADD', KEYS[3], now + ttl, uid)
 return 1 - was_online
-""")
+"""
+)
 
 _DISCONNECT = kv.LuaScript(
     _PRUNE
@@ -114,6 +125,13 @@ return gone
 )
 
 
+class TooManyConnections(RateLimited):
+    """The user already holds ``WS_MAX_CONNECTIONS_PER_USER`` live connections."""
+
+    code = "too_many_connections"
+    default_message = "Too many open connections for this account."
+
+
 def _keys(user_id: str) -> list[str]:
     return [f"user:{user_id}:ws_connections", f"online:{user_id}", DEADLINES]
 
@@ -123,10 +141,18 @@ def _ttl() -> int:
 
 
 async def connection_opened(user_id: str, conn_id: str, device_id: str = "") -> bool:
-    """Register a live connection; True if the user just came online."""
+    """Register a live connection; True if the user just came online.
+
+    Raises :class:`TooManyConnections`, registering nothing, when the user
+    already holds ``WS_MAX_CONNECTIONS_PER_USER`` live connections across all
+    gateways.
+    """
     now = int(time.time())
-    result = await _CONNECT(_keys(user_id), [user_id, conn_id, device_id, now, _ttl()])
-    return bool(int(result))
+    cap = int(settings.WS_MAX_CONNECTIONS_PER_USER)
+    result = int(await _CONNECT(_keys(user_id), [user_id, conn_id, device_id, now, _ttl(), cap]))
+    if result < 0:
+        raise TooManyConnections(details={"limit": cap})
+    return bool(result)
 
 
 async def connection_closed(user_id: str, conn_id: str) -> bool:

@@ -296,6 +296,23 @@ async def test_connection_limit_refuses_cleanly() -> None:
     await asyncio.sleep(0)
 
 
+@override_settings(WS_MAX_CONNECTIONS_PER_USER=2)
+async def test_per_user_cap_refuses_the_next_socket_with_4429_and_keeps_the_others() -> None:
+    _, _, _, ta, tb = await make_pair()
+    first, second = await connect(ta), await connect(ta)
+    assert await close_code(await connect(ta)) == 4429
+    for comm in (first, second):  # the two held sockets are untouched
+        await comm.send_json_to({"type": "ping"})
+        assert (await frames_until(comm, "pong"))["type"] == "pong"
+    other = await connect(tb)  # another account is not affected
+    await second.disconnect()
+    third = await connect(ta)  # a freed slot can be taken again
+    await third.send_json_to({"type": "ping"})
+    assert (await frames_until(third, "pong"))["type"] == "pong"
+    for comm in (first, third, other):
+        await comm.disconnect()
+
+
 async def test_pipelined_frames_are_answered_in_the_order_sent() -> None:
     _, _, chat, ta, _ = await make_pair()
     comm = await connect(ta)

@@ -86,6 +86,8 @@ def _load() -> dict[str, Any]:
         "LOGIN_RATE_LIMIT_PER_MINUTE": config.get_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20, minimum=1),
         "WS_MESSAGES_PER_SECOND": config.get_int("WS_MESSAGES_PER_SECOND", 20, minimum=1),
         "WS_MAX_CONNECTIONS": config.get_int("WS_MAX_CONNECTIONS", 10000, minimum=1),
+        # Sockets one account may hold, counted across every gateway (presence set in Redis).
+        "WS_MAX_CONNECTIONS_PER_USER": config.get_int("WS_MAX_CONNECTIONS_PER_USER", 32, minimum=1),
         "WS_HEARTBEAT_INTERVAL": config.get_duration("WS_HEARTBEAT_INTERVAL", 30.0, minimum=0.05),
         "WS_READ_TIMEOUT": config.get_duration("WS_READ_TIMEOUT", 60.0, minimum=0.1),
         "WS_WRITE_TIMEOUT": config.get_duration("WS_WRITE_TIMEOUT", 10.0, minimum=0.1),
@@ -136,6 +138,7 @@ RATE_LIMIT_PER_MINUTE: int = _cfg["RATE_LIMIT_PER_MINUTE"]
 LOGIN_RATE_LIMIT_PER_MINUTE: int = _cfg["LOGIN_RATE_LIMIT_PER_MINUTE"]
 WS_MESSAGES_PER_SECOND: int = _cfg["WS_MESSAGES_PER_SECOND"]
 WS_MAX_CONNECTIONS: int = _cfg["WS_MAX_CONNECTIONS"]
+WS_MAX_CONNECTIONS_PER_USER: int = _cfg["WS_MAX_CONNECTIONS_PER_USER"]
 WS_HEARTBEAT_INTERVAL: float = _cfg["WS_HEARTBEAT_INTERVAL"]
 WS_READ_TIMEOUT: float = _cfg["WS_READ_TIMEOUT"]
 WS_WRITE_TIMEOUT: float = _cfg["WS_WRITE_TIMEOUT"]
@@ -153,8 +156,10 @@ EMBEDDED_DATABASE = not _cfg["DATABASE_URL"]
 with contextlib.suppress(OSError):  # a read-only image: collectstatic ran at build time
     (BASE_DIR / "var" / "static").mkdir(parents=True, exist_ok=True)
 
+# No "daphne" app: it only replaces `runserver` (we serve with `manage.py serve`)
+# and importing it loads Twisted into every process, a third of the start-up
+# time, which is what a restarted process makes its clients wait for.
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -69,6 +69,8 @@ def load(monkeypatch: pytest.MonkeyPatch):
         ("RATE_LIMIT_PER_MINUTE", "0"),
         ("LOGIN_RATE_LIMIT_PER_MINUTE", "-3"),
         ("WS_MESSAGES_PER_SECOND", "fast"),
+        ("WS_MAX_CONNECTIONS_PER_USER", "0"),
+        ("WS_MAX_CONNECTIONS_PER_USER", "many"),
         ("DEBUG", "perhaps"),
         ("GRPC_TIMEOUT", "soon"),
         ("WS_HEARTBEAT_INTERVAL", "0ms"),
@@ -127,10 +129,17 @@ def test_loader_accepts_a_valid_production_configuration(load) -> None:
 
 
 def test_loader_defaults(load, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RATE_LIMIT_PER_MINUTE", "LOGIN_RATE_LIMIT_PER_MINUTE", "WS_MESSAGES_PER_SECOND", "JWT_EXPIRE_HOURS"):
+    for name in (
+        "RATE_LIMIT_PER_MINUTE",
+        "LOGIN_RATE_LIMIT_PER_MINUTE",
+        "WS_MESSAGES_PER_SECOND",
+        "WS_MAX_CONNECTIONS_PER_USER",
+        "JWT_EXPIRE_HOURS",
+    ):
         monkeypatch.delenv(name, raising=False)
     cfg = load(APP_ENV="development")
     assert cfg["RATE_LIMIT_PER_MINUTE"] == 100
     assert cfg["LOGIN_RATE_LIMIT_PER_MINUTE"] == 20
     assert cfg["WS_MESSAGES_PER_SECOND"] == 20
+    assert cfg["WS_MAX_CONNECTIONS_PER_USER"] == 32
     assert cfg["JWT_EXPIRE_HOURS"] == 24

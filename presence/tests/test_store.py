@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from django.test import override_settings
 
 from presence import store
@@ -32,6 +33,32 @@ async def test_concurrent_connects_and_disconnects_announce_exactly_once() -> No
     assert sum(opened) == 1
     closed = await asyncio.gather(*(store.connection_closed(user, f"c{i}") for i in range(20)))
     assert sum(closed) == 1
+
+
+@override_settings(WS_MAX_CONNECTIONS_PER_USER=5)
+async def test_the_per_user_cap_holds_under_concurrent_connects() -> None:
+    user = str(uuid.uuid4())
+    results = await asyncio.gather(*(store.connection_opened(user, f"c{i}") for i in range(20)), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, store.TooManyConnections)]
+    assert len(refused) == 15
+    assert refused[0].code == "too_many_connections" and refused[0].details == {"limit": 5}
+    assert (await store.live_connection_counts([user]))[user] == 5
+    opened = [f"c{i}" for i, r in enumerate(results) if not isinstance(r, Exception)]
+    assert await store.connection_opened(user, opened[0]) is False  # a known connection re-registers
+    await store.connection_closed(user, opened[0])
+    assert await store.connection_opened(user, "after-a-close") is False
+
+
+@override_settings(WS_MAX_CONNECTIONS_PER_USER=2, PRESENCE_TTL=1)
+async def test_dead_connections_do_not_count_against_the_cap() -> None:
+    user = str(uuid.uuid4())
+    await store.connection_opened(user, "dead-1")
+    await store.connection_opened(user, "dead-2")
+    with pytest.raises(store.TooManyConnections):
+        await store.connection_opened(user, "refused")
+    await asyncio.sleep(2.1)  # a crashed gateway: no heartbeat, the connection keys expire
+    assert await store.connection_opened(user, "new-1") is True
+    assert await store.connection_opened(user, "new-2") is False
 
 
 @override_settings(PRESENCE_TTL=1)

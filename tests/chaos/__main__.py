@@ -1,8 +1,9 @@
 """``python -m tests.chaos``: the full chaos run; prints the per-fault table.
 
 Exit status 1 if any fault lost or duplicated a message or failed another check.
-Options: ``--short`` (the pytest-sized run), ``--users``, ``--rate``, ``--after``,
-``--faults gateway-kill,pg-restart``, ``--log-dir``.
+Options: ``--short`` (the pytest-sized run), ``--cluster`` (against ``make cluster``
+under supervisord, one instance of each role killed in turn), ``--users``, ``--rate``,
+``--after``, ``--faults gateway-kill,pg-restart``, ``--log-dir``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.chaos.runner import FAULTS, SHORT, Config, run_all, scan_logs, table
+from tests.chaos.runner import CLUSTER, CLUSTER_SHORT, FAULTS, SHORT, Config, run_all, scan_logs, table
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -27,6 +28,7 @@ def _sigterm(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="small load, short phases (what the pytest test runs)")
+    parser.add_argument("--cluster", action="store_true", help="make cluster under supervisord, through HAProxy")
     parser.add_argument("--users", type=int)
     parser.add_argument("--rate", type=float, help="total messages per second")
     parser.add_argument("--warmup", type=float)
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", help=f"comma-separated subset of {','.join(FAULTS)}")
     parser.add_argument("--log-dir", type=Path)
     args = parser.parse_args(argv)
-    cfg = SHORT if args.short else Config()
+    presets = {(False, False): Config(), (False, True): SHORT, (True, False): CLUSTER, (True, True): CLUSTER_SHORT}
+    cfg = presets[(args.cluster, args.short)]
     changes = {k: getattr(args, k) for k in ("users", "rate", "warmup", "after") if getattr(args, k) is not None}
     if args.faults:
         unknown = set(args.faults.split(",")) - set(FAULTS)
@@ -45,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="neonchat-chaos-logs-"))
     signal.signal(signal.SIGTERM, _sigterm)
     started = time.monotonic()
-    results = asyncio.run(run_all(cfg, log_dir, lambda line: print(line, flush=True)))
+    results = asyncio.run(run_all(cfg, log_dir, lambda line: print(line, flush=True), cluster=args.cluster))
     print()
-    print(f"chaos: {cfg.users} users, {cfg.rate:.0f} msg/s, {len(results)} faults in {time.monotonic() - started:.0f}s")
+    print(
+        f"chaos{' (make cluster)' if args.cluster else ''}: {cfg.users} users, {cfg.rate:.0f} msg/s, {len(results)} faults in {time.monotonic() - started:.0f}s"
+    )
     print(table(results))
     print(f"\nserver logs ({log_dir}): warnings, errors and exceptions")
     for name, counts in scan_logs(log_dir).items():

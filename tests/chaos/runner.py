@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import signal
 import time
@@ -33,6 +34,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aredis
 
+from tests.chaos.cluster import SupervisedCluster
 from tests.chaos.load import LoadDriver, Outgoing, Stats, now
 from tests.chaos.supervisor import Supervisor
 
@@ -61,6 +63,11 @@ class Config:
 
 
 SHORT = Config(users=40, rate=40.0, warmup=2.0, after=4.0, stall=6.0, dependency_down=1.0, drain_timeout=40.0)
+
+# `make cluster` under supervisord, clients through HAProxy: one instance of each role killed in turn.
+CLUSTER_FAULTS = ("gateway1-kill", "notifier1-kill", "api1-kill", "haproxy-kill", "redis-shard-kill")
+CLUSTER = Config(faults=CLUSTER_FAULTS)
+CLUSTER_SHORT = dataclasses.replace(SHORT, faults=CLUSTER_FAULTS)
 
 
 # ---- readiness ---------------------------------------------------------------
@@ -161,6 +168,12 @@ FAULTS: dict[str, Callable[[Supervisor, Config], Awaitable[Injected]]] = {
     "redis-restart": _redis_restart,
     "pg-restart": _pg_restart,
     "gateway-stall": _gateway_stall,
+    # make cluster only (tests.chaos.cluster): the twin instance carries the load meanwhile
+    "gateway1-kill": _kill("gateway1"),
+    "notifier1-kill": _kill("notifier1"),
+    "api1-kill": _kill("api1"),
+    "haproxy-kill": _kill("haproxy"),
+    "redis-shard-kill": _kill("redis-shard"),
 }
 
 
@@ -452,8 +465,15 @@ async def wait_for_async(
 
 
 # ---- everything --------------------------------------------------------------
-async def run_all(cfg: Config, log_dir: Path, log: Callable[[str], None] = print) -> list[Result]:
-    sup = Supervisor(log_dir, presence_ttl=cfg.presence_ttl, heartbeat=cfg.heartbeat)
+async def run_all(
+    cfg: Config, log_dir: Path, log: Callable[[str], None] = print, *, cluster: bool = False
+) -> list[Result]:
+    """Every fault of ``cfg`` in turn; ``cluster``: against ``make cluster`` (tests.chaos.cluster)."""
+    sup: Supervisor | SupervisedCluster
+    if cluster:
+        sup = SupervisedCluster(log_dir, presence_ttl=cfg.presence_ttl, heartbeat=cfg.heartbeat)
+    else:
+        sup = Supervisor(log_dir, presence_ttl=cfg.presence_ttl, heartbeat=cfg.heartbeat)
     results: list[Result] = []
     try:
         started = time.monotonic()

@@ -1,0 +1,1 @@
+"""Deployment and operations: health check, HAProxy and compose files, process supervision."""

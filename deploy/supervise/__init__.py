@@ -1,0 +1,1 @@
+"""Process supervision for make stack / make cluster (see supervise.sh)."""
