@@ -89,6 +89,9 @@ def _load() -> dict[str, Any]:
         "WS_WRITE_TIMEOUT": config.get_duration("WS_WRITE_TIMEOUT", 10.0, minimum=0.1),
         "PRESENCE_TTL": config.get_int("PRESENCE_TTL", 65, minimum=1),
         "TYPING_TTL": config.get_duration("TYPING_TTL", 6.0, minimum=0.1),
+        # Bounds on reading one HTTP request (and a WebSocket handshake): see neonchat/httpguard.py.
+        "HTTP_MAX_HEADER_BYTES": config.get_int("HTTP_MAX_HEADER_BYTES", 16 * 1024, minimum=1024),
+        "HTTP_REQUEST_TIMEOUT": config.get_duration("HTTP_REQUEST_TIMEOUT", 10.0, minimum=0.1),
         "SHUTDOWN_GRACE": config.get_duration("SHUTDOWN_GRACE", 10.0, minimum=0.0),
         "SHUTDOWN_DRAIN": config.get_duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0),
         "LOG_LEVEL": config.get_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
@@ -136,6 +139,8 @@ WS_READ_TIMEOUT: float = _cfg["WS_READ_TIMEOUT"]
 WS_WRITE_TIMEOUT: float = _cfg["WS_WRITE_TIMEOUT"]
 PRESENCE_TTL: int = _cfg["PRESENCE_TTL"]
 TYPING_TTL: float = _cfg["TYPING_TTL"]
+HTTP_MAX_HEADER_BYTES: int = _cfg["HTTP_MAX_HEADER_BYTES"]
+HTTP_REQUEST_TIMEOUT: float = _cfg["HTTP_REQUEST_TIMEOUT"]
 SHUTDOWN_GRACE: float = _cfg["SHUTDOWN_GRACE"]
 SHUTDOWN_DRAIN: float = _cfg["SHUTDOWN_DRAIN"]
 LOG_LEVEL: str = _cfg["LOG_LEVEL"]
