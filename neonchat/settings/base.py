@@ -8,6 +8,8 @@ channel layer, notifier in-process. Stack mode: ``DATABASE_URL`` (PostgreSQL),
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +23,43 @@ from neonchat.config import ConfigError
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
+def _sqlite_path() -> Path:
+    return Path(config.get_str("SQLITE_PATH") or BASE_DIR / "var" / "neonchat.sqlite3")
+
+
+def _generated_secret(path: Path) -> str:
+    """The instance's own random JWT secret, made on first start and kept in ``path``.
+
+    Without ``JWT_SECRET`` (development, embedded mode) a constant in the code
+    would let anyone who read the repository mint tokens for any user of an
+    instance that others can reach. The file lives beside the SQLite database,
+    so tokens survive restarts like the data does. Processes starting at once
+    (``make stack``) agree: each writes a candidate and links it into place;
+    the first link wins and everyone reads the winner.
+    """
+    try:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            candidate = path.with_name(f".{path.name}.{os.getpid()}")
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(candidate, path)
+            candidate.unlink()
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"JWT_SECRET is not set and {path} cannot be created or read: {error}") from None
+    if len(secret.encode()) < 32:
+        raise ConfigError(f"JWT_SECRET is not set and {path} holds no usable secret (delete it to make a new one)")
+    return secret
+
+
 def _database(url: str, max_conns: int, *, pool: bool = True) -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": config.get_str("SQLITE_PATH") or str(BASE_DIR / "var" / "neonchat.sqlite3"),
+            "NAME": str(_sqlite_path()),
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     db: dict[str, Any] = environ.Env.db_url_config(url)
@@ -48,7 +82,7 @@ def _load() -> dict[str, Any]:
     if production and len(jwt_secret.encode()) < 32:
         raise ConfigError("JWT_SECRET must be set to at least 32 bytes in production")
     if not jwt_secret:
-        jwt_secret = "embedded-development-secret-change-me-0123456789"  # noqa: S105 - dev only
+        jwt_secret = _generated_secret(_sqlite_path().parent / "jwt-secret")
     allowed_hosts = config.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
     if production and ("*" in allowed_hosts or not config.get_str("ALLOWED_HOSTS")):
         raise ConfigError("ALLOWED_HOSTS must list the served host names (not *) in production")
