@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import User
+from accounts.models import RevokedToken, User
 from neonchat import kv
 from neonchat.errors import NotAuthenticated, NotFound, ServiceUnavailable
 
@@ -28,12 +30,19 @@ def token_claims(raw_token: str) -> dict[str, Any]:
     jti = claims.get("jti")
     if jti:
         try:
-            revoked = kv.sync_client().exists(f"revoked:{jti}")
-        except _CHECK_ERRORS:
+            revoked = token_is_revoked(jti=str(jti))
+        except (*_CHECK_ERRORS, DatabaseError):
             raise ServiceUnavailable("Could not check the token; try again.") from None
         if revoked:
             raise NotAuthenticated("The token has been revoked.", code="token_revoked")
     return claims
+
+
+def token_is_revoked(*, jti: str) -> bool:
+    """Redis in stack mode; the database in embedded mode, so revocations outlive restarts."""
+    if kv.is_embedded():
+        return RevokedToken.objects.filter(jti=jti, expires_at__gt=datetime.now(tz=UTC)).exists()
+    return bool(kv.sync_client().exists(f"revoked:{jti}"))
 
 
 def user_from_token(raw_token: str) -> tuple[User, dict[str, Any]]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, User
+from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, RevokedToken, User
 from accounts.signals import sessions_revoked
 from neonchat import kv
 from neonchat.errors import Conflict, InvalidInput, NotAuthenticated, ServiceUnavailable
@@ -87,10 +87,21 @@ def token_revoke(*, claims: dict[str, Any]) -> None:
     ttl = exp - int(time.time())
     if jti and ttl > 0:
         try:
-            kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
-        except kv.STORE_ERRORS:
+            _store_revocation(jti=jti, ttl=ttl)
+        except (*kv.STORE_ERRORS, DatabaseError):
             raise ServiceUnavailable("Could not revoke the token; try again.") from None
     sessions_revoked.send(sender=User, user_id=str(claims.get("user_id")), jti=jti or None)
+
+
+def _store_revocation(*, jti: str, ttl: int) -> None:
+    """Redis (expiring key) in stack mode; the database in embedded mode, so it outlives restarts."""
+    if not kv.is_embedded():
+        kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
+        return
+    now = datetime.now(tz=UTC)
+    with transaction.atomic():
+        RevokedToken.objects.filter(expires_at__lte=now).delete()  # expired ones are of no use
+        RevokedToken.objects.update_or_create(jti=jti, defaults={"expires_at": now + timedelta(seconds=ttl)})
 
 
 @transaction.atomic
