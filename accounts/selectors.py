@@ -15,7 +15,7 @@ from accounts.models import RevokedToken, User
 from neonchat import kv
 from neonchat.errors import NotAuthenticated, NotFound, ServiceUnavailable
 
-_CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError)
+_CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError, DatabaseError)
 
 
 def token_claims(raw_token: str) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def token_claims(raw_token: str) -> dict[str, Any]:
     if jti:
         try:
             revoked = token_is_revoked(jti=str(jti))
-        except (*_CHECK_ERRORS, DatabaseError):
+        except _CHECK_ERRORS:
             raise ServiceUnavailable("Could not check the token; try again.") from None
         if revoked:
             raise NotAuthenticated("The token has been revoked.", code="token_revoked")

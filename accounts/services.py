@@ -88,9 +88,12 @@ def token_revoke(*, claims: dict[str, Any]) -> None:
     if jti and ttl > 0:
         try:
             _store_revocation(jti=jti, ttl=ttl)
-        except (*kv.STORE_ERRORS, DatabaseError):
+        except _REVOKE_ERRORS:
             raise ServiceUnavailable("Could not revoke the token; try again.") from None
     sessions_revoked.send(sender=User, user_id=str(claims.get("user_id")), jti=jti or None)
+
+
+_REVOKE_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, DatabaseError)
 
 
 def _store_revocation(*, jti: str, ttl: int) -> None:
