@@ -45,7 +45,10 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
 CLOSE_INTERNAL_ERROR = 1011
 PRESENCE_STATUSES = ("online", "away")
-TYPING_PER_SECOND = 5.0
+# Every frame type but ``message`` (which has WS_MESSAGES_PER_SECOND): a token
+# bucket per user and type, at these multiples of WS_FRAMES_PER_SECOND (burst
+# twice that). Presence changes fan out to every partner, hence the lowest rate.
+FRAME_RATES = {"typing": 1.0, "read": 2.0, "ping": 1.0, "presence": 0.2}
 INBOX_SIZE = 64  # client frames a connection may have waiting; then its socket waits
 
 _open_connections = 0
@@ -353,14 +356,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message_payload(message)}
         await self._send_json(ack)
 
+    async def _within_rate(self, kind: str) -> None:
+        """The per-user limit of a frame type (see ``FRAME_RATES``); a flood gets ``rate_limited``."""
+        if not await take_token(f"ws-{kind}", self.user_id, FRAME_RATES[kind] * settings.WS_FRAMES_PER_SECOND):
+            raise FrameError("rate_limited", f"too many {kind} frames; slow down")
+
     async def on_typing(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("typing")
         chat_id = str(self._chat_of(frame))
         is_typing = frame.get("is_typing")
         if not isinstance(is_typing, bool):
             raise FrameError("invalid_field", "is_typing must be a boolean")
         partner = await self._partner_in(chat_id)
-        if is_typing and chat_id not in self.typing and not await take_token("typing", self.user_id, TYPING_PER_SECOND):
-            return  # typing is ephemeral: a flood is dropped, not answered
         if not is_typing:
             await self._stop_typing(chat_id)
             return
@@ -387,11 +394,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await publish([partner], event)
 
     async def on_read(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("read")
         chat_id = self._chat_of(frame)
         message_id = _uuid_field(frame, "message_id")
         await db_call(chat_mark_read)(user_id=uuid.UUID(self.user_id), chat_id=chat_id, message_id=message_id)
 
     async def on_presence(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("presence")
         status = frame.get("status")
         if status not in PRESENCE_STATUSES:
             raise FrameError("invalid_field", "status must be online or away")
@@ -399,6 +408,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await presence_changed(self.user_id, "user_online" if status == "online" else "user_away")
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("ping")
         await self._send_json({"type": "pong"})
 
     _HANDLERS = {

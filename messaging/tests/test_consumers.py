@@ -287,6 +287,49 @@ async def test_flooding_gets_rate_limited() -> None:
     await comm.disconnect()
 
 
+async def test_a_presence_flood_is_rate_limited_and_partners_see_a_few_events() -> None:
+    a, _, _, ta, tb = await make_pair()
+    watcher = await connect(tb)
+    flooder = await connect(ta)
+    await frames_until(watcher, "presence")  # a came online
+    for index in range(200):
+        await flooder.send_json_to({"type": "presence", "status": ("away", "online")[index % 2]})
+    replies = [json.loads(await flooder.receive_from(timeout=3)) for _ in range(190)]
+    assert all(r == {**r, "type": "error", "code": "rate_limited"} for r in replies), replies[:3]
+    seen = []
+    while not await watcher.receive_nothing(timeout=0.5):
+        seen.append(json.loads(await watcher.receive_from()))
+    assert 1 <= len(seen) <= 6, seen  # the bucket's burst, then about one a second
+    assert all(f["type"] == "presence" and f["user_id"] == str(a.pk) for f in seen)
+    for comm in (flooder, watcher):
+        await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "ping"},
+        {"type": "typing", "is_typing": True},
+        {"type": "read", "message_id": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
+async def test_every_other_frame_type_is_rate_limited_per_user(frame: dict[str, Any]) -> None:
+    _, _, chat, ta, _ = await make_pair()
+    first, second = await connect(ta), await connect(ta)  # the limit is per user, not per connection
+    frame = {**frame, "chat_id": str(chat.pk)} if frame["type"] != "ping" else frame
+    for comm in (first, second):
+        for _ in range(30):
+            await comm.send_json_to(frame)
+    codes = []
+    for comm in (first, second):
+        while not await comm.receive_nothing(timeout=0.3):
+            reply = json.loads(await comm.receive_from())
+            codes.append(reply.get("code") if reply["type"] == "error" else reply["type"])
+    assert codes.count("rate_limited") >= 30, codes
+    for comm in (first, second):
+        await comm.disconnect()
+
+
 @override_settings(WS_MAX_CONNECTIONS=1)
 async def test_connection_limit_refuses_cleanly() -> None:
     _, _, _, ta, _ = await make_pair()

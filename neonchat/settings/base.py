@@ -117,6 +117,8 @@ def _load() -> dict[str, Any]:
         "RATE_LIMIT_PER_MINUTE": config.get_int("RATE_LIMIT_PER_MINUTE", 100, minimum=1),
         "LOGIN_RATE_LIMIT_PER_MINUTE": config.get_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20, minimum=1),
         "WS_MESSAGES_PER_SECOND": config.get_int("WS_MESSAGES_PER_SECOND", 20, minimum=1),
+        # typing, read, ping and presence frames, per user and type (messaging.consumers.FRAME_RATES).
+        "WS_FRAMES_PER_SECOND": config.get_int("WS_FRAMES_PER_SECOND", 5, minimum=1),
         "WS_MAX_CONNECTIONS": config.get_int("WS_MAX_CONNECTIONS", 10000, minimum=1),
         "WS_HEARTBEAT_INTERVAL": config.get_duration("WS_HEARTBEAT_INTERVAL", 30.0, minimum=0.05),
         "WS_READ_TIMEOUT": config.get_duration("WS_READ_TIMEOUT", 60.0, minimum=0.1),
@@ -167,6 +169,7 @@ GRPC_MAX_RETRIES: int = _cfg["GRPC_MAX_RETRIES"]
 RATE_LIMIT_PER_MINUTE: int = _cfg["RATE_LIMIT_PER_MINUTE"]
 LOGIN_RATE_LIMIT_PER_MINUTE: int = _cfg["LOGIN_RATE_LIMIT_PER_MINUTE"]
 WS_MESSAGES_PER_SECOND: int = _cfg["WS_MESSAGES_PER_SECOND"]
+WS_FRAMES_PER_SECOND: int = _cfg["WS_FRAMES_PER_SECOND"]
 WS_MAX_CONNECTIONS: int = _cfg["WS_MAX_CONNECTIONS"]
 WS_HEARTBEAT_INTERVAL: float = _cfg["WS_HEARTBEAT_INTERVAL"]
 WS_READ_TIMEOUT: float = _cfg["WS_READ_TIMEOUT"]

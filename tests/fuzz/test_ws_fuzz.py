@@ -488,7 +488,12 @@ def _post_message(stack: Stack, who: Account, chat_id: str, text: str) -> dict[s
 def fuzz_gateway(fuzz_stack: Stack) -> Any:
     """A gateway of its own, with a per-user send limit the fuzzer cannot reach."""
     port = free_port()
-    env = {**fuzz_stack.env, "WS_MESSAGES_PER_SECOND": "100000", "LOG_LEVEL": "warning"}
+    env = {
+        **fuzz_stack.env,
+        "WS_MESSAGES_PER_SECOND": "100000",
+        "WS_FRAMES_PER_SECOND": "100000",
+        "LOG_LEVEL": "warning",
+    }
     gateway = Proc("gw-fuzz", ["serve", "--port", str(port), "--role", "gateway"], env, port).start(fuzz_stack.log_dir)
     yield gateway
     gateway.stop()
