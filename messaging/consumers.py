@@ -28,6 +28,7 @@ from chats.services import chat_mark_read
 from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
 from messaging.payloads import message_payload
 from messaging.services import message_send
+from neonchat import jsonlimits
 from neonchat.db import db_call
 from neonchat.errors import ApplicationError
 from neonchat.observability import request_id_var
@@ -292,7 +293,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if size > MAX_FRAME_BYTES:
             raise FrameError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
         try:
-            frame = orjson.loads(raw)
+            frame = jsonlimits.loads(raw)
+        except jsonlimits.JSONTooDeep as error:
+            raise FrameError("invalid_json", str(error)) from None
         except orjson.JSONDecodeError:
             raise FrameError("invalid_json", "the frame is not valid JSON") from None
         if not isinstance(frame, dict):

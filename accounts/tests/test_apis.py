@@ -212,6 +212,29 @@ def test_login_malformed_json_is_400() -> None:
     assert_error(APIClient().post(LOGIN, "{nope", content_type="application/json"), 400, "malformed_request")
 
 
+DEEP = '{"username": ' + "[" * 1000 + "]" * 1000 + ', "password": "x"}'
+
+
+@pytest.mark.parametrize("path", [LOGIN, REGISTER])
+def test_deeply_nested_json_is_400_not_500(path: str) -> None:
+    assert_error(APIClient().post(path, DEEP, content_type="application/json"), 400, "malformed_request")
+    just_too_deep = '{"a": ' + "[" * 32 + "]" * 32 + "}"  # the object is level 1
+    assert_error(APIClient().post(path, just_too_deep, content_type="application/json"), 400, "malformed_request")
+
+
+def test_nested_json_within_the_limit_reaches_validation() -> None:
+    deep_enough = '{"username": ' + "[" * 31 + "]" * 31 + ', "password": "x"}'
+    assert_error(APIClient().post(LOGIN, deep_enough, content_type="application/json"), 400, "validation_error")
+
+
+def test_bodies_that_do_not_parse_count_for_the_login_limit(settings) -> None:
+    settings.LOGIN_RATE_LIMIT_PER_MINUTE = 2
+    for _ in range(2):
+        assert_error(APIClient().post(LOGIN, DEEP, content_type="application/json"), 400, "malformed_request")
+    assert_error(APIClient().post(LOGIN, DEEP, content_type="application/json"), 429, "rate_limited")
+    assert_error(login("alice"), 429, "rate_limited")
+
+
 def test_login_oversized_password_is_rejected_not_crashing(alice: User) -> None:
     assert_error(login("alice", "z" * 3000), 401, "invalid_credentials")
 

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from neonchat import jsonlimits
 from tests.e2e.conftest import Account, Stack, history_after, open_chat, register
 from tests.e2e.procs import Proc, free_port
 
@@ -111,13 +111,13 @@ EXPECT = {
 
 
 def decode(raw: Frame) -> dict[str, Any] | None:
-    """The frame as the contract reads it: one JSON object of at most 64 KiB (RFC 8259 JSON)."""
+    """The frame as the contract reads it: one JSON object of at most 64 KiB (RFC 8259 JSON, bounded depth)."""
     size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
     if size > MAX_FRAME_BYTES:
         return None
     try:
-        frame = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        frame = jsonlimits.loads(raw)  # JSON nested deeper than MAX_JSON_DEPTH is refused too
+    except ValueError:
         return None
     return frame if isinstance(frame, dict) else None
 
