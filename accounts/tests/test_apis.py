@@ -8,13 +8,16 @@ from datetime import datetime
 
 import jwt
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_set_banned
+from chats.services import chat_get_or_create
 from conftest import PASSWORD, token_for
 from neonchat.tests.support import assert_error
+from presence import store
 
 pytestmark = pytest.mark.django_db
 
@@ -377,7 +380,17 @@ def test_user_search_is_case_insensitive_prefix(client_for, make_user, alice: Us
     assert body["has_more"] is False
     for user in body["users"]:
         assert set(user) == {"id", "username", "online"}
-        assert user["online"] is False
+        assert user["online"] is None  # no chat with alice: her presence is not theirs to see
+
+
+def test_user_search_shows_presence_only_for_chat_partners(client_for, make_user, alice: User) -> None:
+    partner, stranger = make_user("alpartner"), make_user("alstranger")
+    chat_get_or_create(user_id=alice.pk, partner_id=partner.pk)
+    for user in (partner, stranger):
+        async_to_sync(store.connection_opened)(str(user.pk), f"conn-{user.pk}")
+    body = client_for(alice).get(USERS, {"search": "al"}).json()
+    online = {u["username"]: u["online"] for u in body["users"]}
+    assert online == {"alpartner": True, "alstranger": None}
 
 
 def test_user_search_treats_like_wildcards_literally(client_for, make_user, alice: User) -> None:
