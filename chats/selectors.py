@@ -53,9 +53,9 @@ def visible_presence(*, viewer_id: uuid.UUID | str, user_ids: list[str]) -> dict
     """
     partners = {
         str(pid)
-        for pid in ChatMember.objects.filter(user_id=viewer_id, partner_id__in=user_ids).values_list(
-            "partner_id", flat=True
-        )
+        for pid in ChatMember.objects.filter(
+            user_id=viewer_id, partner_id__in=[uuid.UUID(uid) for uid in user_ids]
+        ).values_list("partner_id", flat=True)
     }
     online = online_map(sorted(partners))
     return {uid: online[uid] if uid in partners else None for uid in user_ids}
