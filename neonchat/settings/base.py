@@ -191,7 +191,7 @@ with contextlib.suppress(OSError):  # a read-only image: collectstatic ran at bu
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "neonchat.adminsite.NeonChatAdminConfig",  # django.contrib.admin with a throttled login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
