@@ -18,15 +18,23 @@ from neonchat.errors import NotAuthenticated, NotFound, ServiceUnavailable
 _CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError, DatabaseError)
 
 
+def _is_time(value: Any) -> bool:
+    """A NumericDate (RFC 7519): a number of seconds, not a string, a bool or a list."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def token_claims(raw_token: str) -> dict[str, Any]:
     """Verify signature (HS256 only), ``exp`` and revocation; return the claims."""
     try:
         token = AccessToken(raw_token)  # type: ignore[arg-type] # simplejwt accepts str/bytes
-    except TokenError:
+    except (TokenError, TypeError, ValueError, OverflowError):
+        # A signed token with odd claims (exp as a string, a year past 9999) is still just invalid.
         raise NotAuthenticated("The token is invalid or expired.", code="invalid_token") from None
     claims = dict(token.payload)
-    if "user_id" not in claims or "iat" not in claims:
+    if "user_id" not in claims or not _is_time(claims.get("iat")) or not _is_time(claims.get("exp")):
         raise NotAuthenticated("The token is missing required claims.", code="invalid_token")
+    if not isinstance(claims.get("jti", ""), str):
+        raise NotAuthenticated("The token is invalid.", code="invalid_token")
     jti = claims.get("jti")
     if jti:
         try:

@@ -309,6 +309,14 @@ def test_forged_tokens_are_401(alice: User, forge) -> None:
         pytest.param({"user_id": str(uuid.uuid4())}, id="unknown-user"),
         pytest.param({"user_id": "not-a-uuid"}, id="malformed-user-id"),
         pytest.param({"token_type": "refresh"}, id="refresh-type"),
+        pytest.param({"exp": "tomorrow"}, id="non-numeric-exp"),
+        pytest.param({"exp": [1]}, id="list-exp"),
+        pytest.param({"exp": 10**30}, id="huge-exp"),
+        pytest.param({"exp": str(int(time.time()) + 3600)}, id="exp-as-a-string"),
+        pytest.param({"iat": str(int(time.time()))}, id="iat-as-a-string"),
+        pytest.param({"iat": "now"}, id="non-numeric-iat"),
+        pytest.param({"jti": {"a": 1}}, id="object-jti"),
+        pytest.param({"user_id": 12}, id="numeric-user-id"),
     ],
 )
 def test_tokens_with_bad_claims_are_401(alice: User, overrides: dict) -> None:
