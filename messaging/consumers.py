@@ -75,9 +75,20 @@ def _uuid_field(frame: dict[str, Any], name: str, request_id: str | None = None)
         raise FrameError("invalid_field", f"{name} must be a UUID string", request_id) from None
 
 
+def _echo_id(value: Any) -> str | None:
+    """The ``request_id`` to echo: as sent when it is a UUID, else ``None`` (the contract's
+    "uuid or null"; an error frame must not reflect an arbitrary string back)."""
+    if not isinstance(value, str) or len(value) > 45:  # "urn:uuid:" + 36
+        return None
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return None
+    return value
+
+
 def _request_id_of(frame: Any) -> str | None:
-    request_id = frame.get("request_id") if isinstance(frame, dict) else None
-    return request_id if isinstance(request_id, str) else None
+    return _echo_id(frame.get("request_id")) if isinstance(frame, dict) else None
 
 
 async def presence_changed(user_id: str, event: str) -> None:
@@ -335,8 +346,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return partner
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        raw_request_id = frame.get("request_id")
-        echo = raw_request_id if isinstance(raw_request_id, str) else None
+        echo = _echo_id(frame.get("request_id"))
         request_id = _uuid_field(frame, "request_id", echo)
         chat_id = self._chat_of(frame, echo)
         text = frame.get("text")

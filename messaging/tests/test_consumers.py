@@ -287,6 +287,16 @@ async def test_flooding_gets_rate_limited() -> None:
     await comm.disconnect()
 
 
+@pytest.mark.parametrize("request_id", ["not-a-uuid", "x" * 10_000, "<script>alert(1)</script>"])
+async def test_an_invalid_request_id_is_not_echoed(request_id: str) -> None:
+    _, _, chat, ta, _ = await make_pair()
+    comm = await connect(ta)
+    await comm.send_json_to({"type": "message", "chat_id": str(chat.pk), "text": "x", "request_id": request_id})
+    error = await frames_until(comm, "error")
+    assert (error["code"], error["request_id"]) == ("invalid_field", None)
+    await comm.disconnect()
+
+
 async def test_deeply_nested_frames_get_an_error_and_the_socket_stays_open() -> None:
     _, _, _, ta, _ = await make_pair()
     comm = await connect(ta)

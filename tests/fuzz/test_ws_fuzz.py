@@ -440,7 +440,8 @@ class Fuzzer:
         assert isinstance(reply.get("message"), str), f"{where}: {reply}"
         frame = decode(raw) or {}
         request_id = frame.get("request_id")
-        echo = request_id if isinstance(request_id, str) else None
+        # Echoed exactly as sent when it is a UUID ("uuid or null"), never an arbitrary string.
+        echo = request_id if _as_uuid(request_id) is not None else None
         if frame.get("type") == "message":  # errors of a send echo its request_id exactly
             assert reply.get("request_id") == echo, f"{where}: {reply}"
         else:
