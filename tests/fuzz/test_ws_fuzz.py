@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from neonchat import jsonlimits
+from neonchat.text import has_visible_text
 from tests.e2e.conftest import Account, Stack, history_after, open_chat, register
 from tests.e2e.procs import Proc, free_port
 
@@ -76,7 +77,8 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 
 def _text_ok(text: Any) -> bool:
-    return isinstance(text, str) and 0 < len(text) <= TEXT_MAX and bool(text.strip()) and "\x00" not in text
+    visible = isinstance(text, str) and has_visible_text(text)  # not only white space or zero-width characters
+    return isinstance(text, str) and 0 < len(text) <= TEXT_MAX and visible and "\x00" not in text
 
 
 def _expect_message(frame: dict[str, Any], world: World) -> str:
