@@ -32,7 +32,7 @@ from neonchat import jsonlimits
 from neonchat.db import db_call
 from neonchat.errors import ApplicationError
 from neonchat.observability import request_id_var
-from neonchat.origins import origin_allowed
+from neonchat.origins import host_allowed, origin_allowed
 from neonchat.ratelimit import take_token
 from notifier.fanout import BROADCAST_GROUP, publish, user_group
 from presence import store
@@ -133,7 +133,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.conn_id = uuid.uuid4().hex
         request_id_var.set(f"ws-{self.conn_id[:12]}")
-        if not origin_allowed(self._header("origin")):
+        if not origin_allowed(self._header("origin")) or not host_allowed(self._header("host")):
             await self.close()  # refuse the handshake (HTTP 403)
             return
         refusal = await self._refusal()

@@ -176,6 +176,17 @@ async def test_foreign_origin_is_refused_and_allowed_origin_accepted() -> None:
     await allowed.disconnect()
 
 
+@pytest.mark.parametrize("host", [b"evil.example", b"evil.example:8082", b"127.0.0.1.evil.example", b""])
+async def test_a_handshake_for_a_host_not_allowed_is_refused(host: bytes) -> None:
+    _, _, _, ta, _ = await make_pair()
+    refused = WebsocketCommunicator(APP, f"/ws?token={ta}", headers=[(b"host", host)])
+    connected, _ = await refused.connect(timeout=5)
+    assert not connected
+    for allowed_host in (b"127.0.0.1:8082", b"localhost", b"[::1]:8082"):
+        allowed = await connect(ta, headers=[(b"host", allowed_host)])
+        await allowed.disconnect()
+
+
 async def test_logout_and_ban_close_open_sockets_with_4401() -> None:
     a, b, _, ta, tb = await make_pair()
     other_token_of_a = (await database_sync_to_async(token_issue)(user=a))[0]
