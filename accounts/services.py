@@ -118,5 +118,13 @@ def user_set_banned(*, user: User, banned: bool) -> User:
     return user
 
 
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Delete an account; once that commits, its open WebSockets close (4401) like after a ban."""
+    user_id = str(user.pk)
+    user.delete()
+    transaction.on_commit(lambda: sessions_revoked.send(sender=User, user_id=user_id, jti=None))
+
+
 def user_touch_last_seen(*, user_id: str) -> None:
     User.objects.filter(pk=user_id).update(last_seen_at=datetime.now(tz=UTC))
