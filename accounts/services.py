@@ -46,9 +46,35 @@ def _validate_password(password: str, user: User) -> None:
         ) from None
 
 
+# Names that read as the service or its staff speaking; refused like a taken name.
+RESERVED_USERNAMES = frozenset(
+    {
+        "abuse", "admin", "administrator", "anonymous", "api", "help", "hostmaster", "mod", "moderator",
+        "neonchat", "nil", "no-reply", "noreply", "none", "null", "official", "postmaster", "root", "security",
+        "staff", "superuser", "support", "sysadmin", "system", "undefined", "webmaster", "www",
+    }
+)  # fmt: skip
+_DECORATION = "._-"
+
+
+def _lookalikes(name: str) -> set[str]:
+    """The names one decoration away from ``name`` (``bob`` ~ ``bob.``, ``_bob``, ``bob-``), lower-cased."""
+    core = name.lower().strip(_DECORATION) or name.lower()
+    return ({core} | {core + c for c in _DECORATION} | {c + core for c in _DECORATION}) - {name.lower()}
+
+
+def _check_available(username: str) -> None:
+    """409 for a reserved name or a look-alike of an existing one (the exact name is the unique index's job)."""
+    if username.lower().strip(_DECORATION) in RESERVED_USERNAMES:
+        raise Conflict("This username is reserved.", code="username_reserved")
+    if User.objects.filter(username__lower__in=sorted(_lookalikes(username))).exists():
+        raise Conflict("This username is taken (too close to an existing one).", code="username_taken")
+
+
 def user_register(*, username: str, password: str) -> User:
-    """Create an account; 409 if the name is taken in any letter case."""
+    """Create an account; 409 if the name is taken in any letter case, reserved, or a look-alike."""
     _validate_username(username)
+    _check_available(username)
     user = User(username=username)
     _validate_password(password, user)
     user.set_password(password)

@@ -86,6 +86,24 @@ def test_register_invalid_username_is_400(name: str) -> None:
     assert not User.objects.exists()
 
 
+@pytest.mark.parametrize("name", ["admin", "ROOT", "null", "System", "admin.", "_support_", "no-reply"])
+def test_register_reserved_name_is_409(name: str) -> None:
+    assert_error(post(REGISTER, {"username": name, "password": PASSWORD}), 409, "username_reserved")
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(("existing", "name"), [("bob", "bob."), ("bob", "Bob_"), ("bob", "-bob"), ("bob.", "bob")])
+def test_register_lookalike_of_an_existing_name_is_409(make_user, existing: str, name: str) -> None:
+    make_user(existing)
+    assert_error(post(REGISTER, {"username": name, "password": PASSWORD}), 409, "username_taken")
+
+
+def test_register_names_that_only_share_a_prefix_are_fine(make_user) -> None:
+    make_user("bob")
+    for name in ("bobby", "bob.smith", "b.o.b", "bob2"):
+        assert post(REGISTER, {"username": name, "password": PASSWORD}).status_code == 201, name
+
+
 @pytest.mark.parametrize("name", ["carol\n", "abc\n"])
 def test_register_username_with_trailing_newline_is_400(name: str) -> None:
     assert_error(post(REGISTER, {"username": name, "password": PASSWORD}), 400)
