@@ -100,6 +100,8 @@ def _load() -> dict[str, Any]:
         "DB_MAX_CONNS": config.get_int("DB_MAX_CONNS", 20, minimum=1, maximum=1000),
         # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
         "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
+        # Connections of the gateway's WebSocket send path (group commits in flight at once).
+        "DB_SEND_CONNECTIONS": config.get_int("DB_SEND_CONNECTIONS", 4, minimum=1, maximum=64),
         "DB_POOL": config.get_bool("DB_POOL", default=True),
         # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
         "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=0, maximum=256),
@@ -157,6 +159,7 @@ CORS_ALLOWED_ORIGINS: list[str] = _cfg["CORS_ALLOWED_ORIGINS"]
 DATABASE_URL: str = _cfg["DATABASE_URL"]
 DB_MAX_CONNS: int = _cfg["DB_MAX_CONNS"]
 DB_THREADS: int = _cfg["DB_THREADS"]
+DB_SEND_CONNECTIONS: int = _cfg["DB_SEND_CONNECTIONS"]
 REQUEST_THREADS: int = _cfg["REQUEST_THREADS"]
 REDIS_URL: str = _cfg["REDIS_URL"]
 CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
