@@ -41,6 +41,13 @@ class UserAdmin(DjangoUserAdmin):
             services.user_set_banned(user=user, banned=False)
         self.message_user(request, f"Unbanned {queryset.count()} user(s).", messages.SUCCESS)
 
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        services.user_delete(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            services.user_delete(user=user)
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         banned_now = change and "status" in form.changed_data and obj.status == User.Status.BANNED
         super().save_model(request, obj, form, change)

@@ -14,11 +14,11 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.authentication import AuthenticatedRequest
 from accounts.models import User
+from chats.selectors import visible_presence
 from neonchat.apidocs import LIMIT_SCHEMA, error_responses
 from neonchat.fields import StrictCharField, UsernameField
 from neonchat.pagination import parse_limit
 from neonchat.ratelimit import LoginRateThrottle, UserRateThrottle
-from presence.selectors import online_map
 
 
 def user_payload(user: User) -> dict[str, Any]:
@@ -57,7 +57,9 @@ class LoginResponseSerializer(serializers.Serializer):
 class UserWithPresenceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     username = serializers.CharField()
-    online = serializers.BooleanField()
+    online = serializers.BooleanField(
+        allow_null=True, help_text="for users who share a chat with you; null for everyone else"
+    )
 
 
 class UserListSerializer(serializers.Serializer):
@@ -129,7 +131,7 @@ class UserListApi(APIView):
         limit = parse_limit(request.query_params.get("limit"), default=20, maximum=100)
         prefix = request.query_params.get("search", "")[:50]
         users, has_more = selectors.user_search(prefix=prefix, limit=limit, exclude_id=request.user.pk)
-        online = online_map([str(u.pk) for u in users])
+        online = visible_presence(viewer_id=request.user.pk, user_ids=[str(u.pk) for u in users])
         return Response(
             {
                 "users": [{"id": str(u.pk), "username": u.username, "online": online[str(u.pk)]} for u in users],

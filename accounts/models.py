@@ -76,3 +76,21 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_active(self) -> bool:  # type: ignore[override]
         """A banned user cannot log in and their tokens stop working."""
         return self.status == self.Status.ACTIVE
+
+
+class RevokedToken(models.Model):
+    """A logged-out access token, in embedded mode (stack mode keeps revocations in Redis).
+
+    Embedded mode's key-value store lives in the process, so a revocation kept
+    there would end with it and the token would work again after a restart;
+    this table keeps it with the SQLite database until the token expires.
+    """
+
+    jti = models.CharField(max_length=255, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "revoked_tokens"
+
+    def __str__(self) -> str:
+        return self.jti

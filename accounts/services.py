@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, User
+from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, RevokedToken, User
 from accounts.signals import sessions_revoked
 from neonchat import kv
 from neonchat.errors import Conflict, InvalidInput, NotAuthenticated, ServiceUnavailable
@@ -46,9 +46,35 @@ def _validate_password(password: str, user: User) -> None:
         ) from None
 
 
+# Names that read as the service or its staff speaking; refused like a taken name.
+RESERVED_USERNAMES = frozenset(
+    {
+        "abuse", "admin", "administrator", "anonymous", "api", "help", "hostmaster", "mod", "moderator",
+        "neonchat", "nil", "no-reply", "noreply", "none", "null", "official", "postmaster", "root", "security",
+        "staff", "superuser", "support", "sysadmin", "system", "undefined", "webmaster", "www",
+    }
+)  # fmt: skip
+_DECORATION = "._-"
+
+
+def _lookalikes(name: str) -> set[str]:
+    """The names one decoration away from ``name`` (``bob`` ~ ``bob.``, ``_bob``, ``bob-``), lower-cased."""
+    core = name.lower().strip(_DECORATION) or name.lower()
+    return ({core} | {core + c for c in _DECORATION} | {c + core for c in _DECORATION}) - {name.lower()}
+
+
+def _check_available(username: str) -> None:
+    """409 for a reserved name or a look-alike of an existing one (the exact name is the unique index's job)."""
+    if username.lower().strip(_DECORATION) in RESERVED_USERNAMES:
+        raise Conflict("This username is reserved.", code="username_reserved")
+    if User.objects.filter(username__lower__in=sorted(_lookalikes(username))).exists():
+        raise Conflict("This username is taken (too close to an existing one).", code="username_taken")
+
+
 def user_register(*, username: str, password: str) -> User:
-    """Create an account; 409 if the name is taken in any letter case."""
+    """Create an account; 409 if the name is taken in any letter case, reserved, or a look-alike."""
     _validate_username(username)
+    _check_available(username)
     user = User(username=username)
     _validate_password(password, user)
     user.set_password(password)
@@ -87,10 +113,24 @@ def token_revoke(*, claims: dict[str, Any]) -> None:
     ttl = exp - int(time.time())
     if jti and ttl > 0:
         try:
-            kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
-        except kv.STORE_ERRORS:
+            _store_revocation(jti=jti, ttl=ttl)
+        except _REVOKE_ERRORS:
             raise ServiceUnavailable("Could not revoke the token; try again.") from None
     sessions_revoked.send(sender=User, user_id=str(claims.get("user_id")), jti=jti or None)
+
+
+_REVOKE_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, DatabaseError)
+
+
+def _store_revocation(*, jti: str, ttl: int) -> None:
+    """Redis (expiring key) in stack mode; the database in embedded mode, so it outlives restarts."""
+    if not kv.is_embedded():
+        kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
+        return
+    now = datetime.now(tz=UTC)
+    with transaction.atomic():
+        RevokedToken.objects.filter(expires_at__lte=now).delete()  # expired ones are of no use
+        RevokedToken.objects.update_or_create(jti=jti, defaults={"expires_at": now + timedelta(seconds=ttl)})
 
 
 @transaction.atomic
@@ -102,6 +142,14 @@ def user_set_banned(*, user: User, banned: bool) -> User:
         user_id = str(user.pk)
         transaction.on_commit(lambda: sessions_revoked.send(sender=User, user_id=user_id, jti=None))
     return user
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Delete an account; once that commits, its open WebSockets close (4401) like after a ban."""
+    user_id = str(user.pk)
+    user.delete()
+    transaction.on_commit(lambda: sessions_revoked.send(sender=User, user_id=user_id, jti=None))
 
 
 def user_touch_last_seen(*, user_id: str) -> None:

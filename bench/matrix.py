@@ -158,6 +158,7 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
         "RATE_LIMIT_PER_MINUTE": "10000000",
         "LOGIN_RATE_LIMIT_PER_MINUTE": "10000000",
         "WS_MESSAGES_PER_SECOND": "100000",
+        "WS_FRAMES_PER_SECOND": "100000",
         "PASSWORD_BCRYPT_ROUNDS": "4",
     }
 

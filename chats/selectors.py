@@ -58,6 +58,21 @@ def partner_ids(*, user_id: uuid.UUID | str) -> list[str]:
     return [str(pid) for pid in ChatMember.objects.filter(user_id=user_id).values_list("partner_id", flat=True)]
 
 
+def visible_presence(*, viewer_id: uuid.UUID | str, user_ids: list[str]) -> dict[str, bool | None]:
+    """``{user_id: online}`` for the users who share a chat with ``viewer_id``, ``None`` for the others.
+
+    Presence events go to partners only; a lookup must not tell strangers more.
+    """
+    partners = {
+        str(pid)
+        for pid in ChatMember.objects.filter(
+            user_id=viewer_id, partner_id__in=[uuid.UUID(uid) for uid in user_ids]
+        ).values_list("partner_id", flat=True)
+    }
+    online = online_map(sorted(partners))
+    return {uid: online[uid] if uid in partners else None for uid in user_ids}
+
+
 def _member_rows(user_id: uuid.UUID | str) -> QuerySet[ChatMember]:
     partner_read = ChatMember.objects.filter(chat_id=OuterRef("chat_id"), user_id=OuterRef("partner_id"))
     return (

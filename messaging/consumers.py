@@ -29,11 +29,12 @@ from chats.services import chat_mark_read
 from messaging.batching import message_send_async
 from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
 from messaging.presence import presence_changed, went_offline
+from neonchat import jsonlimits
 from neonchat.db import db_call
 from neonchat.errors import ApplicationError
 from neonchat.health import in_flight
 from neonchat.observability import request_id_var
-from neonchat.origins import origin_allowed
+from neonchat.origins import host_allowed, origin_allowed
 from neonchat.ratelimit import take_token
 from neonchat.realtime import BROADCAST_GROUP, origin_var, publish, user_group
 from presence import store
@@ -48,7 +49,10 @@ CLOSE_TOO_MANY_CONNECTIONS = 4429
 CLOSE_TRY_AGAIN = 1013
 CLOSE_INTERNAL_ERROR = 1011
 PRESENCE_STATUSES = ("online", "away")
-TYPING_PER_SECOND = 5.0
+# Every frame type but ``message`` (which has WS_MESSAGES_PER_SECOND): a token
+# bucket per user and type, at these multiples of WS_FRAMES_PER_SECOND (burst
+# twice that). Presence changes fan out to every partner, hence the lowest rate.
+FRAME_RATES = {"typing": 1.0, "read": 2.0, "ping": 1.0, "presence": 0.2}
 INBOX_SIZE = 64  # client frames a connection may have waiting; then its socket waits
 
 _open_connections = 0
@@ -74,9 +78,20 @@ def _uuid_field(frame: dict[str, Any], name: str, request_id: str | None = None)
         raise FrameError("invalid_field", f"{name} must be a UUID string", request_id) from None
 
 
+def _echo_id(value: Any) -> str | None:
+    """The ``request_id`` to echo: as sent when it is a UUID, else ``None`` (the contract's
+    "uuid or null"; an error frame must not reflect an arbitrary string back)."""
+    if not isinstance(value, str) or len(value) > 45:  # "urn:uuid:" + 36
+        return None
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return None
+    return value
+
+
 def _request_id_of(frame: Any) -> str | None:
-    request_id = frame.get("request_id") if isinstance(frame, dict) else None
-    return request_id if isinstance(request_id, str) else None
+    return _echo_id(frame.get("request_id")) if isinstance(frame, dict) else None
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -113,7 +128,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.conn_id = uuid.uuid4().hex
         request_id_var.set(f"ws-{self.conn_id[:12]}")
-        if not origin_allowed(self._header("origin")):
+        if not origin_allowed(self._header("origin")) or not host_allowed(self._header("host")):
             await self.close()  # refuse the handshake (HTTP 403)
             return
         refusal = await self._refusal()
@@ -288,7 +303,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if size > MAX_FRAME_BYTES:
             raise FrameError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
         try:
-            frame = orjson.loads(raw)
+            frame = jsonlimits.loads(raw)
+        except jsonlimits.JSONTooDeep as error:
+            raise FrameError("invalid_json", str(error)) from None
         except orjson.JSONDecodeError:
             raise FrameError("invalid_json", "the frame is not valid JSON") from None
         if not isinstance(frame, dict):
@@ -328,8 +345,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return partner
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        raw_request_id = frame.get("request_id")
-        echo = raw_request_id if isinstance(raw_request_id, str) else None
+        echo = _echo_id(frame.get("request_id"))
         request_id = _uuid_field(frame, "request_id", echo)
         chat_id = self._chat_of(frame, echo)
         text = frame.get("text")
@@ -347,14 +363,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message}
             await self._send_json(ack)
 
+    async def _within_rate(self, kind: str) -> None:
+        """The per-user limit of a frame type (see ``FRAME_RATES``); a flood gets ``rate_limited``."""
+        if not await take_token(f"ws-{kind}", self.user_id, FRAME_RATES[kind] * settings.WS_FRAMES_PER_SECOND):
+            raise FrameError("rate_limited", f"too many {kind} frames; slow down")
+
     async def on_typing(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("typing")
         chat_id = str(self._chat_of(frame))
         is_typing = frame.get("is_typing")
         if not isinstance(is_typing, bool):
             raise FrameError("invalid_field", "is_typing must be a boolean")
         partner = await self._partner_in(chat_id)
-        if is_typing and chat_id not in self.typing and not await take_token("typing", self.user_id, TYPING_PER_SECOND):
-            return  # typing is ephemeral: a flood is dropped, not answered
         if not is_typing:
             await self._stop_typing(chat_id)
             return
@@ -381,11 +401,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await publish([partner], event)
 
     async def on_read(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("read")
         chat_id = self._chat_of(frame)
         message_id = _uuid_field(frame, "message_id")
         await db_call(chat_mark_read)(user_id=uuid.UUID(self.user_id), chat_id=chat_id, message_id=message_id)
 
     async def on_presence(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("presence")
         status = frame.get("status")
         if status not in PRESENCE_STATUSES:
             raise FrameError("invalid_field", "status must be online or away")
@@ -393,6 +415,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await presence_changed(self.user_id, "user_online" if status == "online" else "user_away")
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self._within_rate("ping")
         await self._send_json({"type": "pong"})
 
     _HANDLERS = {

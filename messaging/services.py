@@ -16,11 +16,12 @@ from messaging.payloads import message_payload
 from messaging.signals import message_committed, message_deleted, message_updated
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from neonchat.realtime import origin_var
+from neonchat.text import has_visible_text
 
 
 def validate_text(text: str) -> str:
-    """1-4096 characters, not only whitespace, storable as UTF-8 (no NUL, no lone surrogates)."""
-    if not text or not text.strip():
+    """1-4096 characters, not only white space or invisible ones, storable as UTF-8 (no NUL, no lone surrogates)."""
+    if not text or not has_visible_text(text):
         raise InvalidInput("Message text must not be empty.", code="empty_text", details={"text": ["empty"]})
     if len(text) > TEXT_MAX:
         raise InvalidInput(

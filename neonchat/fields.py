@@ -8,6 +8,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from neonchat.text import VISIBLE_CHAR
+
 
 class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
@@ -23,13 +25,10 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field(
-    # At least one character that is not white space (Python's str.isspace also
-    # counts \x1c-\x1f and \x85, which ECMA's \s does not).
-    {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": "[^\\s\\x1c-\\x1f\\x85]"}
-)
+# At least one character that is neither white space nor invisible (neonchat.text).
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 4096, "pattern": VISIBLE_CHAR})
 class MessageTextField(StrictCharField):
-    """Message text: 1-4096 characters, not only white space (checked by the service)."""
+    """Message text: 1-4096 characters, some of them visible (checked by the service)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 4096)

@@ -8,6 +8,7 @@ token bucket in a Lua script (rate per second, burst twice that).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -59,7 +60,7 @@ class _StoreThrottle(BaseThrottle):
     def limit(self) -> int:
         return int(settings.RATE_LIMIT_PER_MINUTE)
 
-    def idents(self, request: Request) -> list[str]:
+    def idents(self, request: Request) -> Iterable[str]:
         raise NotImplementedError
 
     def allow_request(self, request: Request, view: APIView) -> bool:
@@ -98,13 +99,14 @@ class LoginRateThrottle(_StoreThrottle):
     def limit(self) -> int:
         return int(settings.LOGIN_RATE_LIMIT_PER_MINUTE)
 
-    def idents(self, request: Request) -> list[str]:
-        idents = [f"ip:{client_ip(request)}"]
+    def idents(self, request: Request) -> Iterator[str]:
+        # The address is counted before the body is parsed: a body that does not
+        # parse (bad JSON, nested too deep) is refused with 400 and still counts.
+        yield f"ip:{client_ip(request)}"
         data = request.data if isinstance(request.data, dict) else {}
         username = data.get("username")
         if isinstance(username, str) and username:
-            idents.append(f"name:{username.lower()[:64]}")
-        return idents
+            yield f"name:{username.lower()[:64]}"
 
 
 # Token buckets (rate per second, burst twice that), several in one call: for

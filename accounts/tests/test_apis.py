@@ -8,13 +8,16 @@ from datetime import datetime
 
 import jwt
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_set_banned
+from chats.services import chat_get_or_create
 from conftest import PASSWORD, token_for
 from neonchat.tests.support import assert_error
+from presence import store
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +84,24 @@ def test_register_taken_name_in_any_case_is_409(alice: User, name: str) -> None:
 def test_register_invalid_username_is_400(name: str) -> None:
     assert_error(post(REGISTER, {"username": name, "password": PASSWORD}), 400)
     assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["admin", "ROOT", "null", "System", "admin.", "_support_", "no-reply"])
+def test_register_reserved_name_is_409(name: str) -> None:
+    assert_error(post(REGISTER, {"username": name, "password": PASSWORD}), 409, "username_reserved")
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(("existing", "name"), [("bob", "bob."), ("bob", "Bob_"), ("bob", "-bob"), ("bob.", "bob")])
+def test_register_lookalike_of_an_existing_name_is_409(make_user, existing: str, name: str) -> None:
+    make_user(existing)
+    assert_error(post(REGISTER, {"username": name, "password": PASSWORD}), 409, "username_taken")
+
+
+def test_register_names_that_only_share_a_prefix_are_fine(make_user) -> None:
+    make_user("bob")
+    for name in ("bobby", "bob.smith", "b.o.b", "bob2"):
+        assert post(REGISTER, {"username": name, "password": PASSWORD}).status_code == 201, name
 
 
 @pytest.mark.parametrize("name", ["carol\n", "abc\n"])
@@ -212,6 +233,29 @@ def test_login_malformed_json_is_400() -> None:
     assert_error(APIClient().post(LOGIN, "{nope", content_type="application/json"), 400, "malformed_request")
 
 
+DEEP = '{"username": ' + "[" * 1000 + "]" * 1000 + ', "password": "x"}'
+
+
+@pytest.mark.parametrize("path", [LOGIN, REGISTER])
+def test_deeply_nested_json_is_400_not_500(path: str) -> None:
+    assert_error(APIClient().post(path, DEEP, content_type="application/json"), 400, "malformed_request")
+    just_too_deep = '{"a": ' + "[" * 32 + "]" * 32 + "}"  # the object is level 1
+    assert_error(APIClient().post(path, just_too_deep, content_type="application/json"), 400, "malformed_request")
+
+
+def test_nested_json_within_the_limit_reaches_validation() -> None:
+    deep_enough = '{"username": ' + "[" * 31 + "]" * 31 + ', "password": "x"}'
+    assert_error(APIClient().post(LOGIN, deep_enough, content_type="application/json"), 400, "validation_error")
+
+
+def test_bodies_that_do_not_parse_count_for_the_login_limit(settings) -> None:
+    settings.LOGIN_RATE_LIMIT_PER_MINUTE = 2
+    for _ in range(2):
+        assert_error(APIClient().post(LOGIN, DEEP, content_type="application/json"), 400, "malformed_request")
+    assert_error(APIClient().post(LOGIN, DEEP, content_type="application/json"), 429, "rate_limited")
+    assert_error(login("alice"), 429, "rate_limited")
+
+
 def test_login_oversized_password_is_rejected_not_crashing(alice: User) -> None:
     assert_error(login("alice", "z" * 3000), 401, "invalid_credentials")
 
@@ -283,6 +327,14 @@ def test_forged_tokens_are_401(alice: User, forge) -> None:
         pytest.param({"user_id": str(uuid.uuid4())}, id="unknown-user"),
         pytest.param({"user_id": "not-a-uuid"}, id="malformed-user-id"),
         pytest.param({"token_type": "refresh"}, id="refresh-type"),
+        pytest.param({"exp": "tomorrow"}, id="non-numeric-exp"),
+        pytest.param({"exp": [1]}, id="list-exp"),
+        pytest.param({"exp": 10**30}, id="huge-exp"),
+        pytest.param({"exp": str(int(time.time()) + 3600)}, id="exp-as-a-string"),
+        pytest.param({"iat": str(int(time.time()))}, id="iat-as-a-string"),
+        pytest.param({"iat": "now"}, id="non-numeric-iat"),
+        pytest.param({"jti": {"a": 1}}, id="object-jti"),
+        pytest.param({"user_id": 12}, id="numeric-user-id"),
     ],
 )
 def test_tokens_with_bad_claims_are_401(alice: User, overrides: dict) -> None:
@@ -354,7 +406,17 @@ def test_user_search_is_case_insensitive_prefix(client_for, make_user, alice: Us
     assert body["has_more"] is False
     for user in body["users"]:
         assert set(user) == {"id", "username", "online"}
-        assert user["online"] is False
+        assert user["online"] is None  # no chat with alice: her presence is not theirs to see
+
+
+def test_user_search_shows_presence_only_for_chat_partners(client_for, make_user, alice: User) -> None:
+    partner, stranger = make_user("alpartner"), make_user("alstranger")
+    chat_get_or_create(user_id=alice.pk, partner_id=partner.pk)
+    for user in (partner, stranger):
+        async_to_sync(store.connection_opened)(str(user.pk), f"conn-{user.pk}")
+    body = client_for(alice).get(USERS, {"search": "al"}).json()
+    online = {u["username"]: u["online"] for u in body["users"]}
+    assert online == {"alpartner": True, "alstranger": None}
 
 
 def test_user_search_treats_like_wildcards_literally(client_for, make_user, alice: User) -> None:

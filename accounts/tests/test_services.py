@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from accounts.models import User
+from accounts.models import RevokedToken, User
 from accounts.selectors import token_claims, user_from_token, user_search
 from accounts.services import token_issue, token_revoke, user_login, user_register, user_set_banned
 from conftest import PASSWORD
@@ -52,6 +53,22 @@ def test_revoked_token_fails_until_expiry(alice: User) -> None:
     token_revoke(claims=claims)
     ttl = kv.sync_client().ttl(f"revoked:{claims['jti']}")
     assert 0 < ttl <= claims["exp"] - int(time.time()) + 1
+    with pytest.raises(NotAuthenticated) as revoked:
+        token_claims(token)
+    assert revoked.value.code == "token_revoked"
+
+
+def test_embedded_mode_keeps_revocations_in_the_database(alice: User, settings) -> None:
+    """Embedded mode's store is in the process: a revocation there would not survive a restart."""
+    settings.REDIS_URL = ""
+    token, _ = token_issue(user=alice)
+    claims = token_claims(token)
+    RevokedToken.objects.create(jti="expired", expires_at=datetime.now(tz=UTC) - timedelta(seconds=1))
+    token_revoke(claims=claims)
+    assert not RevokedToken.objects.filter(jti="expired").exists()
+    kept = RevokedToken.objects.get(jti=claims["jti"])
+    assert abs(kept.expires_at.timestamp() - claims["exp"]) <= 2
+    kv.sync_client().flushdb()  # nothing of it was in the in-process store
     with pytest.raises(NotAuthenticated) as revoked:
         token_claims(token)
     assert revoked.value.code == "token_revoked"

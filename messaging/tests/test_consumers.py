@@ -176,6 +176,17 @@ async def test_foreign_origin_is_refused_and_allowed_origin_accepted() -> None:
     await allowed.disconnect()
 
 
+@pytest.mark.parametrize("host", [b"evil.example", b"evil.example:8082", b"127.0.0.1.evil.example", b""])
+async def test_a_handshake_for_a_host_not_allowed_is_refused(host: bytes) -> None:
+    _, _, _, ta, _ = await make_pair()
+    refused = WebsocketCommunicator(APP, f"/ws?token={ta}", headers=[(b"host", host)])
+    connected, _ = await refused.connect(timeout=5)
+    assert not connected
+    for allowed_host in (b"127.0.0.1:8082", b"localhost", b"[::1]:8082"):
+        allowed = await connect(ta, headers=[(b"host", allowed_host)])
+        await allowed.disconnect()
+
+
 async def test_logout_and_ban_close_open_sockets_with_4401() -> None:
     a, b, _, ta, tb = await make_pair()
     other_token_of_a = (await database_sync_to_async(token_issue)(user=a))[0]
@@ -285,6 +296,72 @@ async def test_flooding_gets_rate_limited() -> None:
     assert "rate_limited" in codes
     assert sum(r["type"] == "message_sent" for r in replies) <= 4  # burst = 2 x rate
     await comm.disconnect()
+
+
+@pytest.mark.parametrize("request_id", ["not-a-uuid", "x" * 10_000, "<script>alert(1)</script>"])
+async def test_an_invalid_request_id_is_not_echoed(request_id: str) -> None:
+    _, _, chat, ta, _ = await make_pair()
+    comm = await connect(ta)
+    await comm.send_json_to({"type": "message", "chat_id": str(chat.pk), "text": "x", "request_id": request_id})
+    error = await frames_until(comm, "error")
+    assert (error["code"], error["request_id"]) == ("invalid_field", None)
+    await comm.disconnect()
+
+
+async def test_deeply_nested_frames_get_an_error_and_the_socket_stays_open() -> None:
+    _, _, _, ta, _ = await make_pair()
+    comm = await connect(ta)
+    for depth in (33, 1000, 5000):
+        await comm.send_to(text_data='{"type": "ping", "x": ' + "[" * depth + "]" * depth + "}")
+        reply = json.loads(await comm.receive_from(timeout=3))
+        assert (reply["type"], reply["code"]) == ("error", "invalid_json"), reply
+    await comm.send_to(text_data='{"type": "ping", "x": ' + "[" * 30 + "]" * 30 + "}")
+    assert (await frames_until(comm, "pong"))["type"] == "pong"
+    await comm.disconnect()
+
+
+async def test_a_presence_flood_is_rate_limited_and_partners_see_a_few_events() -> None:
+    a, _, _, ta, tb = await make_pair()
+    watcher = await connect(tb)
+    flooder = await connect(ta)
+    await frames_until(watcher, "presence")  # a came online
+    for index in range(200):
+        await flooder.send_json_to({"type": "presence", "status": ("away", "online")[index % 2]})
+    replies = [json.loads(await flooder.receive_from(timeout=3)) for _ in range(190)]
+    assert all(r == {**r, "type": "error", "code": "rate_limited"} for r in replies), replies[:3]
+    seen = []
+    while not await watcher.receive_nothing(timeout=0.5):
+        seen.append(json.loads(await watcher.receive_from()))
+    assert 1 <= len(seen) <= 6, seen  # the bucket's burst, then about one a second
+    assert all(f["type"] == "presence" and f["user_id"] == str(a.pk) for f in seen)
+    for comm in (flooder, watcher):
+        await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "ping"},
+        {"type": "typing", "is_typing": True},
+        {"type": "read", "message_id": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
+async def test_every_other_frame_type_is_rate_limited_per_user(frame: dict[str, Any]) -> None:
+    _, _, chat, ta, _ = await make_pair()
+    first, second = await connect(ta), await connect(ta)  # the limit is per user, not per connection
+    frame = {**frame, "chat_id": str(chat.pk)} if frame["type"] != "ping" else frame
+    for comm in (first, second):
+        for _ in range(30):
+            await comm.send_json_to(frame)
+    codes = []
+    for comm in (first, second):
+        while not await comm.receive_nothing(timeout=1.0):
+            reply = json.loads(await comm.receive_from())
+            codes.append(reply.get("code") if reply["type"] == "error" else reply["type"])
+    # 60 frames against a burst of 10-20 and 5-10 a second: most are refused.
+    assert codes.count("rate_limited") >= 15, codes
+    for comm in (first, second):
+        await comm.disconnect()
 
 
 @override_settings(WS_MAX_CONNECTIONS=1)

@@ -20,6 +20,7 @@ from messaging.signals import message_committed, message_deleted, message_update
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from neonchat.realtime import origin_var
 from neonchat.tests.support import send
+from neonchat.text import has_visible_text
 
 
 class Recorder:
@@ -44,7 +45,7 @@ class Recorder:
 
 
 @hsettings(max_examples=100, deadline=None)
-@given(st.text(min_size=1, max_size=200).filter(lambda t: t.strip() and "\x00" not in t))
+@given(st.text(min_size=1, max_size=200).filter(lambda t: has_visible_text(t) and "\x00" not in t))
 def test_any_sane_text_is_accepted(text: str) -> None:
     assert validate_text(text) == text
 
@@ -54,6 +55,20 @@ def test_any_sane_text_is_accepted(text: str) -> None:
 def test_whitespace_only_text_is_rejected(text: str) -> None:
     with pytest.raises(InvalidInput):
         validate_text(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["\u200b", "\u200b\u200c\u200d", "\ufeff\u2060", " \u200e\u200f ", "\u3164", "\u00ad\u034f", "\u202e\u2066"]
+)
+def test_invisible_only_text_is_rejected(text: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        validate_text(text)
+    assert refused.value.code == "empty_text"
+
+
+@pytest.mark.parametrize("text", ["a\u200b", "\u200d\U0001f468\u200d\U0001f469", "\u05d0\u200f", "\u00a0."])
+def test_text_with_a_visible_character_is_accepted(text: str) -> None:
+    assert validate_text(text) == text
 
 
 @pytest.mark.parametrize(

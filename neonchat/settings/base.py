@@ -8,6 +8,8 @@ channel layer, notifier in-process. Stack mode: ``DATABASE_URL`` (PostgreSQL),
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +23,43 @@ from neonchat.config import ConfigError
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
+def _sqlite_path() -> Path:
+    return Path(config.get_str("SQLITE_PATH") or BASE_DIR / "var" / "neonchat.sqlite3")
+
+
+def _generated_secret(path: Path) -> str:
+    """The instance's own random JWT secret, made on first start and kept in ``path``.
+
+    Without ``JWT_SECRET`` (development, embedded mode) a constant in the code
+    would let anyone who read the repository mint tokens for any user of an
+    instance that others can reach. The file lives beside the SQLite database,
+    so tokens survive restarts like the data does. Processes starting at once
+    (``make stack``) agree: each writes a candidate and links it into place;
+    the first link wins and everyone reads the winner.
+    """
+    try:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            candidate = path.with_name(f".{path.name}.{os.getpid()}")
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(candidate, path)
+            candidate.unlink()
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"JWT_SECRET is not set and {path} cannot be created or read: {error}") from None
+    if len(secret.encode()) < 32:
+        raise ConfigError(f"JWT_SECRET is not set and {path} holds no usable secret (delete it to make a new one)")
+    return secret
+
+
 def _database(url: str, max_conns: int, *, pool: bool = True) -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": config.get_str("SQLITE_PATH") or str(BASE_DIR / "var" / "neonchat.sqlite3"),
+            "NAME": str(_sqlite_path()),
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     db: dict[str, Any] = environ.Env.db_url_config(url)
@@ -48,7 +82,7 @@ def _load() -> dict[str, Any]:
     if production and len(jwt_secret.encode()) < 32:
         raise ConfigError("JWT_SECRET must be set to at least 32 bytes in production")
     if not jwt_secret:
-        jwt_secret = "embedded-development-secret-change-me-0123456789"  # noqa: S105 - dev only
+        jwt_secret = _generated_secret(_sqlite_path().parent / "jwt-secret")
     allowed_hosts = config.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
     if production and ("*" in allowed_hosts or not config.get_str("ALLOWED_HOSTS")):
         raise ConfigError("ALLOWED_HOSTS must list the served host names (not *) in production")
@@ -85,6 +119,8 @@ def _load() -> dict[str, Any]:
         "RATE_LIMIT_PER_MINUTE": config.get_int("RATE_LIMIT_PER_MINUTE", 100, minimum=1),
         "LOGIN_RATE_LIMIT_PER_MINUTE": config.get_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20, minimum=1),
         "WS_MESSAGES_PER_SECOND": config.get_int("WS_MESSAGES_PER_SECOND", 20, minimum=1),
+        # typing, read, ping and presence frames, per user and type (messaging.consumers.FRAME_RATES).
+        "WS_FRAMES_PER_SECOND": config.get_int("WS_FRAMES_PER_SECOND", 5, minimum=1),
         "WS_MAX_CONNECTIONS": config.get_int("WS_MAX_CONNECTIONS", 10000, minimum=1),
         # Sockets one account may hold, counted across every gateway (presence set in Redis).
         "WS_MAX_CONNECTIONS_PER_USER": config.get_int("WS_MAX_CONNECTIONS_PER_USER", 32, minimum=1),
@@ -95,6 +131,9 @@ def _load() -> dict[str, Any]:
         "SEARCH_TIMEOUT": config.get_duration("SEARCH_TIMEOUT", 3.0, minimum=0.01),
         "PRESENCE_TTL": config.get_int("PRESENCE_TTL", 65, minimum=1),
         "TYPING_TTL": config.get_duration("TYPING_TTL", 6.0, minimum=0.1),
+        # Bounds on reading one HTTP request (and a WebSocket handshake): see neonchat/httpguard.py.
+        "HTTP_MAX_HEADER_BYTES": config.get_int("HTTP_MAX_HEADER_BYTES", 16 * 1024, minimum=1024),
+        "HTTP_REQUEST_TIMEOUT": config.get_duration("HTTP_REQUEST_TIMEOUT", 10.0, minimum=0.1),
         "SHUTDOWN_GRACE": config.get_duration("SHUTDOWN_GRACE", 10.0, minimum=0.0),
         "SHUTDOWN_DRAIN": config.get_duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0),
         "LOG_LEVEL": config.get_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
@@ -137,6 +176,7 @@ GRPC_MAX_RETRIES: int = _cfg["GRPC_MAX_RETRIES"]
 RATE_LIMIT_PER_MINUTE: int = _cfg["RATE_LIMIT_PER_MINUTE"]
 LOGIN_RATE_LIMIT_PER_MINUTE: int = _cfg["LOGIN_RATE_LIMIT_PER_MINUTE"]
 WS_MESSAGES_PER_SECOND: int = _cfg["WS_MESSAGES_PER_SECOND"]
+WS_FRAMES_PER_SECOND: int = _cfg["WS_FRAMES_PER_SECOND"]
 WS_MAX_CONNECTIONS: int = _cfg["WS_MAX_CONNECTIONS"]
 WS_MAX_CONNECTIONS_PER_USER: int = _cfg["WS_MAX_CONNECTIONS_PER_USER"]
 WS_HEARTBEAT_INTERVAL: float = _cfg["WS_HEARTBEAT_INTERVAL"]
@@ -145,6 +185,8 @@ WS_WRITE_TIMEOUT: float = _cfg["WS_WRITE_TIMEOUT"]
 SEARCH_TIMEOUT: float = _cfg["SEARCH_TIMEOUT"]
 PRESENCE_TTL: int = _cfg["PRESENCE_TTL"]
 TYPING_TTL: float = _cfg["TYPING_TTL"]
+HTTP_MAX_HEADER_BYTES: int = _cfg["HTTP_MAX_HEADER_BYTES"]
+HTTP_REQUEST_TIMEOUT: float = _cfg["HTTP_REQUEST_TIMEOUT"]
 SHUTDOWN_GRACE: float = _cfg["SHUTDOWN_GRACE"]
 SHUTDOWN_DRAIN: float = _cfg["SHUTDOWN_DRAIN"]
 LOG_LEVEL: str = _cfg["LOG_LEVEL"]
@@ -160,7 +202,7 @@ with contextlib.suppress(OSError):  # a read-only image: collectstatic ran at bu
 # and importing it loads Twisted into every process, a third of the start-up
 # time, which is what a restarted process makes its clients wait for.
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "neonchat.adminsite.NeonChatAdminConfig",  # django.contrib.admin with a throttled login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -272,7 +314,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["neonchat.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "neonchat.rest.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,

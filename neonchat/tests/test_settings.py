@@ -143,3 +143,25 @@ def test_loader_defaults(load, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg["WS_MESSAGES_PER_SECOND"] == 20
     assert cfg["WS_MAX_CONNECTIONS_PER_USER"] == 32
     assert cfg["JWT_EXPIRE_HOURS"] == 24
+
+
+def test_without_jwt_secret_each_instance_generates_and_keeps_its_own(load, tmp_path: Path) -> None:
+    """No usable built-in secret: one is made on first start beside the SQLite database, kept across restarts."""
+    first = load(APP_ENV="development", JWT_SECRET="", SQLITE_PATH=str(tmp_path / "one" / "db.sqlite3"))["JWT_SECRET"]
+    kept = tmp_path / "one" / "jwt-secret"
+    assert kept.read_text().strip() == first and len(first) >= 43
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert load(SQLITE_PATH=str(tmp_path / "one" / "db.sqlite3"))["JWT_SECRET"] == first
+    other = load(SQLITE_PATH=str(tmp_path / "two" / "db.sqlite3"))["JWT_SECRET"]
+    assert other != first
+    assert first != "embedded-development-secret-change-me-0123456789"
+
+
+def test_an_unusable_secret_file_stops_start_naming_jwt_secret(load, tmp_path: Path) -> None:
+    (tmp_path / "jwt-secret").write_text("short\n")
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        load(APP_ENV="development", JWT_SECRET="", SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(ConfigError, match="JWT_SECRET"):
+            load(SQLITE_PATH=str(tmp_path / "ro" / "sub" / "db.sqlite3"))

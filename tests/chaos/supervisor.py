@@ -82,6 +82,7 @@ class Supervisor:
             RATE_LIMIT_PER_MINUTE="10000000",
             LOGIN_RATE_LIMIT_PER_MINUTE="10000000",
             WS_MESSAGES_PER_SECOND="100000",
+            WS_FRAMES_PER_SECOND="100000",
             PRESENCE_TTL=str(presence_ttl),
             WS_HEARTBEAT_INTERVAL=str(heartbeat),
             **(extra_env or {}),

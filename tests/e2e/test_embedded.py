@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -117,3 +118,17 @@ async def test_console_client_searches_messages(embedded: Proc) -> None:
     client.stdin.write("/quit\n")
     client.stdin.flush()
     assert client.wait(10) == 0
+
+
+async def test_a_logged_out_token_stays_revoked_across_a_restart(embedded: Proc, tmp_path: Path) -> None:
+    a = register(embedded.url)
+    auth = {"Authorization": f"Bearer {a.token}"}
+    assert httpx.post(f"{embedded.url}/api/v1/auth/logout", headers=auth).status_code == 204
+    embedded.stop()
+    embedded.start(tmp_path)
+    again = httpx.get(f"{embedded.url}/api/v1/users/me", headers=auth)
+    assert again.status_code == 401 and again.json()["error"]["code"] == "token_revoked", again.text
+    async with websockets.connect(f"{embedded.ws}?token={a.token}") as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -30,7 +30,12 @@ WRITE_TIMEOUT = 1.0
 @pytest.fixture
 def strict_gateway(shared_stack: Stack) -> Iterator[Proc]:
     port = free_port()
-    env = {**shared_stack.env, "WS_WRITE_TIMEOUT": str(WRITE_TIMEOUT), "WS_MESSAGES_PER_SECOND": "100000"}
+    env = {
+        **shared_stack.env,
+        "WS_WRITE_TIMEOUT": str(WRITE_TIMEOUT),
+        "WS_MESSAGES_PER_SECOND": "100000",
+        "WS_FRAMES_PER_SECOND": "100000",
+    }
     gateway = Proc("gw-strict", ["serve", "--port", str(port), "--role", "gateway"], env, port)
     yield gateway.start(shared_stack.log_dir)
     gateway.stop()

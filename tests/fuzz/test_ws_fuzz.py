@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from neonchat import jsonlimits
+from neonchat.text import has_visible_text
 from tests.e2e.conftest import Account, Stack, history_after, open_chat, register
 from tests.e2e.procs import Proc, free_port
 
@@ -76,7 +77,8 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 
 def _text_ok(text: Any) -> bool:
-    return isinstance(text, str) and 0 < len(text) <= TEXT_MAX and bool(text.strip()) and "\x00" not in text
+    visible = isinstance(text, str) and has_visible_text(text)  # not only white space or zero-width characters
+    return isinstance(text, str) and 0 < len(text) <= TEXT_MAX and visible and "\x00" not in text
 
 
 def _expect_message(frame: dict[str, Any], world: World) -> str:
@@ -111,13 +113,13 @@ EXPECT = {
 
 
 def decode(raw: Frame) -> dict[str, Any] | None:
-    """The frame as the contract reads it: one JSON object of at most 64 KiB (RFC 8259 JSON)."""
+    """The frame as the contract reads it: one JSON object of at most 64 KiB (RFC 8259 JSON, bounded depth)."""
     size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
     if size > MAX_FRAME_BYTES:
         return None
     try:
-        frame = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        frame = jsonlimits.loads(raw)  # JSON nested deeper than MAX_JSON_DEPTH is refused too
+    except ValueError:
         return None
     return frame if isinstance(frame, dict) else None
 
@@ -440,7 +442,8 @@ class Fuzzer:
         assert isinstance(reply.get("message"), str), f"{where}: {reply}"
         frame = decode(raw) or {}
         request_id = frame.get("request_id")
-        echo = request_id if isinstance(request_id, str) else None
+        # Echoed exactly as sent when it is a UUID ("uuid or null"), never an arbitrary string.
+        echo = request_id if _as_uuid(request_id) is not None else None
         if frame.get("type") == "message":  # errors of a send echo its request_id exactly
             assert reply.get("request_id") == echo, f"{where}: {reply}"
         else:
@@ -488,7 +491,12 @@ def _post_message(stack: Stack, who: Account, chat_id: str, text: str) -> dict[s
 def fuzz_gateway(fuzz_stack: Stack) -> Any:
     """A gateway of its own, with a per-user send limit the fuzzer cannot reach."""
     port = free_port()
-    env = {**fuzz_stack.env, "WS_MESSAGES_PER_SECOND": "100000", "LOG_LEVEL": "warning"}
+    env = {
+        **fuzz_stack.env,
+        "WS_MESSAGES_PER_SECOND": "100000",
+        "WS_FRAMES_PER_SECOND": "100000",
+        "LOG_LEVEL": "warning",
+    }
     gateway = Proc("gw-fuzz", ["serve", "--port", str(port), "--role", "gateway"], env, port).start(fuzz_stack.log_dir)
     yield gateway
     gateway.stop()

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from neonchat.health import is_draining, settle, start_draining
+from neonchat.httpguard import GuardedHttpToolsProtocol
 
 ROLES = ("all", "api", "gateway")
 
@@ -65,7 +66,11 @@ class Command(BaseCommand):
             host=options["host"],
             port=options["port"],
             loop="uvloop",
-            http="httptools",
+            # httptools with a bound on request heads and read time (neonchat/httpguard.py).
+            http=GuardedHttpToolsProtocol.configured(
+                max_head=settings.HTTP_MAX_HEADER_BYTES, read_timeout=settings.HTTP_REQUEST_TIMEOUT
+            ),
+            timeout_keep_alive=5,  # an idle keep-alive connection closes after 5 s (uvicorn's own timer)
             ws="websockets-sansio",
             ws_max_size=2 * 1024 * 1024,
             ws_per_message_deflate=False,
