@@ -42,7 +42,8 @@ class UserAdmin(DjangoUserAdmin):
         self.message_user(request, f"Unbanned {queryset.count()} user(s).", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        banned_now = change and "status" in form.changed_data and obj.status == User.Status.BANNED
+        status_changed = change and "status" in form.changed_data
         super().save_model(request, obj, form, change)
-        if banned_now:
-            services.user_set_banned(user=obj, banned=True)
+        if status_changed:
+            # Through the service either way: it keeps the token check's ban key in step.
+            services.user_set_banned(user=obj, banned=obj.status == User.Status.BANNED)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, User
+from accounts.selectors import banned_key, revoked_key
 from accounts.signals import sessions_revoked
 from neonchat import kv
 from neonchat.errors import Conflict, InvalidInput, NotAuthenticated, ServiceUnavailable
@@ -87,7 +88,7 @@ def token_revoke(*, claims: dict[str, Any]) -> None:
     ttl = exp - int(time.time())
     if jti and ttl > 0:
         try:
-            kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
+            kv.sync_client().set(revoked_key(jti), "1", ex=ttl)
         except kv.STORE_ERRORS:
             raise ServiceUnavailable("Could not revoke the token; try again.") from None
     sessions_revoked.send(sender=User, user_id=str(claims.get("user_id")), jti=jti or None)
@@ -95,13 +96,47 @@ def token_revoke(*, claims: dict[str, Any]) -> None:
 
 @transaction.atomic
 def user_set_banned(*, user: User, banned: bool) -> User:
-    """Ban (or lift the ban on) a user; a ban ends all their sessions at once."""
+    """Ban (or lift the ban on) a user; a ban ends all their sessions at once.
+
+    The ``banned:{user_id}`` key the REST token check reads is written before
+    the status commits: if the store is unreachable the change is refused
+    (503) and rolled back, so the database and the check never disagree.
+    """
     user.status = User.Status.BANNED if banned else User.Status.ACTIVE
     user.save(update_fields=["status", "updated_at"])
+    user_id = str(user.pk)
+    try:
+        if banned:
+            kv.sync_client().set(banned_key(user_id), "1")
+        else:
+            kv.sync_client().delete(banned_key(user_id))
+    except kv.STORE_ERRORS:
+        raise ServiceUnavailable("Could not record the ban; try again.") from None
     if banned:
-        user_id = str(user.pk)
         transaction.on_commit(lambda: sessions_revoked.send(sender=User, user_id=user_id, jti=None))
     return user
+
+
+def bans_sync() -> int:
+    """Write ``banned:{user_id}`` for every banned user (after a store loss, or
+    for bans recorded before the key existed); returns how many."""
+    banned = [str(pk) for pk in User.objects.filter(status=User.Status.BANNED).values_list("pk", flat=True)]
+    if banned:
+        pipe = kv.sync_client().pipeline(transaction=False)
+        for user_id in banned:
+            pipe.set(banned_key(user_id), "1")
+        pipe.execute()
+    return len(banned)
+
+
+def user_deleted(*, user_id: str) -> None:
+    """A deleted account's tokens stop working at once (they expire by themselves after that)."""
+    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    try:
+        kv.sync_client().set(banned_key(user_id), "1", ex=lifetime)
+    except kv.STORE_ERRORS:
+        raise ServiceUnavailable("Could not revoke the account's tokens; try again.") from None
+    sessions_revoked.send(sender=User, user_id=user_id, jti=None)
 
 
 def user_touch_last_seen(*, user_id: str) -> None:
