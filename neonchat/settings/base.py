@@ -173,15 +173,17 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "neonchat.observability.RequestIdMiddleware",
     "neonchat.rest.BodySizeLimitMiddleware",
+    "neonchat.slashes.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Browser surfaces only (admin, browsable API, Swagger UI, web client):
+    # JSON API requests skip these (neonchat/surfaces.py).
+    "neonchat.surfaces.SessionMiddleware",
+    "neonchat.surfaces.CsrfViewMiddleware",
+    "neonchat.surfaces.AuthenticationMiddleware",
+    "neonchat.surfaces.MessageMiddleware",
+    "neonchat.surfaces.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -189,7 +191,10 @@ ROOT_URLCONF = "neonchat.urls"
 ASGI_APPLICATION = "neonchat.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Trailing-slash redirects (both directions, GET/HEAD only): neonchat/slashes.py.
 APPEND_SLASH = False
+LOGIN_URL = "/api-auth/login/"
+LOGIN_REDIRECT_URL = "/api/v1/"
 
 TEMPLATES = [
     {
@@ -254,7 +259,11 @@ if PRODUCTION:
     X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+    # Bearer for every client; a session only for the browsable API's HTML pages.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "accounts.authentication.BrowsableAPISessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["neonchat.ratelimit.UserRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": [
