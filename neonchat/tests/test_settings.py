@@ -134,3 +134,18 @@ def test_loader_defaults(load, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg["LOGIN_RATE_LIMIT_PER_MINUTE"] == 20
     assert cfg["WS_MESSAGES_PER_SECOND"] == 20
     assert cfg["JWT_EXPIRE_HOURS"] == 24
+
+
+def test_env_example_lists_every_setting_the_code_reads() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    read: set[str] = set()
+    for path in [*root.glob("*/settings/*.py"), *root.glob("*/*.py")]:
+        if ".venv" not in path.parts and "bench" not in path.parts:
+            read |= set(re.findall(r'config\.get_\w+\("([A-Z_]+)"', path.read_text()))
+    example = (root / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.MULTILINE))
+    assert read, "no settings found"
+    assert read - listed == set()
