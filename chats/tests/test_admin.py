@@ -102,9 +102,7 @@ def test_message_filters(admin_client: Client, chat: Chat, alice: User, bob: Use
     assert _seqs(admin_client.get(f"/admin/messaging/message/?chat__id__exact={chat.pk}").content) == [2, 1]
 
 
-def test_chat_list_shows_members_by_name_with_search_and_filters(
-    admin_client: Client, chat: Chat, make_user
-) -> None:
+def test_chat_list_shows_members_by_name_with_search_and_filters(admin_client: Client, chat: Chat, make_user) -> None:
     page = admin_client.get("/admin/chats/chat/").content.decode()
     assert "User low" not in page and "User high" not in page
     assert "alice" in page and "bob" in page
