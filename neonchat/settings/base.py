@@ -289,6 +289,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
+    # The contract's scheme only: the browsable API's session is not for API clients.
+    "AUTHENTICATION_WHITELIST": ["accounts.authentication.BearerTokenAuthentication"],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
