@@ -23,7 +23,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 
 # Embedded mode whatever the environment or .env says: the stack's variables
 # are set to empty (set values win over .env, and empty means unset).
-EMBEDDED_ENV = env DATABASE_URL= REDIS_URL= NOTIFIER_ADDR= NOTIFICATION_SERVICE_ADDR= CHANNEL_LAYER_HOSTS=
+EMBEDDED_ENV = env DATABASE_URL= REDIS_URL= NOTIFIER_ADDR= NOTIFICATION_SERVICE_ADDR= CHANNEL_LAYER_HOSTS= PUBLIC_WS_URL=
 
 ## run: embedded mode — one process on http://127.0.0.1:8080, SQLite, no services needed
 run: $(VENV)/.runtime

@@ -77,6 +77,8 @@ def _load() -> dict[str, Any]:
         "CHANNEL_LAYER_HOSTS": config.get_list("CHANNEL_LAYER_HOSTS", [redis_url] if redis_url else []),
         "NOTIFIER_ADDR": config.get_str("NOTIFIER_ADDR", config.get_str("NOTIFICATION_SERVICE_ADDR")),
         "NOTIFIER_LISTEN": config.get_str("NOTIFIER_LISTEN", "0.0.0.0:8081"),
+        # The gateway's WebSocket URL as browsers reach it, served to the web client (empty: the page's origin).
+        "PUBLIC_WS_URL": config.get_url("PUBLIC_WS_URL", ("ws", "wss")),
         "NOTIFIER_METRICS_PORT": config.get_int("NOTIFIER_METRICS_PORT", 9081, minimum=0, maximum=65535),
         "GRPC_TIMEOUT": config.get_duration("GRPC_TIMEOUT", 2.0, minimum=0.01),
         "GRPC_MAX_RETRIES": config.get_int("GRPC_MAX_RETRIES", 3, minimum=1, maximum=5),
@@ -124,6 +126,7 @@ CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
 CHANNEL_LAYER_HOSTS: list[str] = _cfg["CHANNEL_LAYER_HOSTS"]
 NOTIFIER_ADDR: str = _cfg["NOTIFIER_ADDR"]
 NOTIFIER_LISTEN: str = _cfg["NOTIFIER_LISTEN"]
+PUBLIC_WS_URL: str = _cfg["PUBLIC_WS_URL"]
 NOTIFIER_METRICS_PORT: int = _cfg["NOTIFIER_METRICS_PORT"]
 GRPC_TIMEOUT: float = _cfg["GRPC_TIMEOUT"]
 GRPC_MAX_RETRIES: int = _cfg["GRPC_MAX_RETRIES"]
