@@ -38,7 +38,6 @@ ENDPOINTS = {
 class ApiRootApi(APIView):
     """Lists the API's collections; the rest hang off them (``/chats/{id}/messages``)."""
 
-    authentication_classes: list[type] = []
     permission_classes = [AllowAny]
     throttle_classes: list[type] = []
 

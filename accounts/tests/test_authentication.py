@@ -153,3 +153,28 @@ def test_a_banned_user_cannot_log_in_to_the_browsable_api(alice: User) -> None:
     user_set_banned(user=alice, banned=True)
     reply = Client().post("/api-auth/login/", {"username": "alice", "password": PASSWORD})
     assert reply.status_code == 200  # the form again, with its error
+
+
+def test_admin_ban_action_reports_a_store_outage_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, alice: User
+) -> None:
+    root = User.objects.create_superuser("root", PASSWORD)
+    admin = Client()
+    admin.force_login(root)
+
+    def down(*_: object, **__: object) -> None:
+        raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(kv.sync_client(), "set", down)
+    reply = admin.post(
+        "/admin/accounts/user/", {"action": "ban_users", "_selected_action": [str(alice.pk)]}, follow=True
+    )
+    assert reply.status_code == 200
+    assert b"Could not record the ban" in reply.content
+    alice.refresh_from_db()
+    assert alice.is_active
+
+
+def test_the_api_root_shows_the_browsable_session(browser: Client) -> None:
+    page = browser.get("/api/v1/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and b"alice" in page.content
