@@ -22,7 +22,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=DEFAULT_API, help="NeonChat REST base URL")
     parser.add_argument("--ws", default=DEFAULT_WS, help="NeonChat WebSocket URL")
     parser.add_argument(
-        "--baseline", metavar="WS", help="run against the Channels-tutorial baseline at WS (e.g. ws://127.0.0.1:8120)"
+        "--baseline",
+        metavar="[NAME=]WS",
+        action="append",
+        default=[],
+        help="a Channels-tutorial baseline at WS (e.g. pubsub=ws://127.0.0.1:8120); repeat for several",
     )
     parser.add_argument("--pids", help="server processes to sample, name=pid,... ")
     parser.add_argument(
@@ -77,17 +81,26 @@ def _port(url: str) -> str:
     return hostport.rsplit(":", 1)[1] if ":" in hostport else ("443" if url.startswith(("https", "wss")) else "80")
 
 
-def _procs(args: argparse.Namespace, baseline: bool) -> dict[str, int]:
+def baselines(args: argparse.Namespace) -> dict[str, str]:
+    """``--baseline`` values as ``{name: ws url}`` (unnamed: ``baseline``)."""
+    named = {}
+    for value in args.baseline:
+        name, _, url = value.rpartition("=") if "=" in value.split("://", 1)[0] else ("", "", value)
+        named[name or "baseline"] = url
+    return named
+
+
+def _procs(args: argparse.Namespace, baseline: str | None) -> dict[str, int]:
     if baseline:  # --pids/--ports describe the NeonChat processes
-        return resolve(None, f"daphne={_port(args.baseline)}")
+        return resolve(None, f"daphne={_port(baseline)}")
     ports = args.ports
     if not ports and not args.pids:
         ports = f"api={_port(args.api)},gateway={_port(args.ws)}"
     return resolve(args.pids, ports)
 
 
-def _target(args: argparse.Namespace, baseline: bool) -> NeonChat | Baseline:
-    return Baseline(args.baseline) if baseline else NeonChat(args.api, args.ws)
+def _target(args: argparse.Namespace, baseline: str | None) -> NeonChat | Baseline:
+    return Baseline(baseline) if baseline else NeonChat(args.api, args.ws)
 
 
 # ---- output -------------------------------------------------------------------
@@ -213,38 +226,41 @@ async def quiesce(procs: dict[str, int], *, threshold: float = 5.0, limit: float
     return round(time.monotonic() - started, 1)
 
 
-def _ratios(medians: dict[str, dict[str, dict[str, Any]]], rate: float) -> str:
-    ours, theirs = medians["neonchat"][str(rate)], medians["baseline"][str(rate)]
+def _ratios(medians: dict[str, dict[str, dict[str, Any]]], baseline: str, rate: float) -> str:
+    ours, theirs = medians["neonchat"][str(rate)], medians[baseline][str(rate)]
 
     def ratio(key: str) -> str:
         return f"{ours[key] / theirs[key]:.2f}x" if theirs[key] else "-"
 
     return (
-        f"{rate:g} msg/s: delivered/s {ratio('achieved_delivery_rate')}, delivery p95 {ratio('del_p95')}, "
-        f"lost {ours['lost']:g} vs {theirs['lost']:g}"
+        f"{rate:g} msg/s: delivered/s {ratio('achieved_delivery_rate')}, delivery p95 {ratio('del_p95')} "
+        f"({ours['del_p95']:g} vs {theirs['del_p95']:g} ms), lost {ours['lost']:g} vs {theirs['lost']:g}"
     )
 
 
 async def compare(args: argparse.Namespace) -> dict[str, Any]:
     rates = [float(x) for x in args.rates.split(",")]
-    targets = [("baseline", True), ("neonchat", False)] if args.baseline else [("neonchat", False)]
+    others = baselines(args)
+    targets: list[tuple[str, str | None]] = [*others.items(), ("neonchat", None)]
     runs: dict[str, dict[float, list[dict[str, Any]]]] = {name: {rate: [] for rate in rates} for name, _ in targets}
     for rate in rates:
         for rep in range(args.repeat):
-            for name, is_baseline in targets:
+            for name, baseline in targets:
                 print(f"-- {name} {rate} msg/s run {rep + 1}/{args.repeat}", file=sys.stderr, flush=True)
                 result = await scenarios.messages(
-                    _target(args, is_baseline),
+                    _target(args, baseline),
                     pairs_n=args.pairs,
                     rate=rate,
                     duration=args.duration,
                     drain=args.drain,
-                    procs=_procs(args, is_baseline),
+                    procs=_procs(args, baseline),
                 )
                 print_messages(result)
                 runs[name][rate].append(result)
                 await asyncio.sleep(args.pause)
-                servers = {**(_procs(args, True) if args.baseline else {}), **_procs(args, False)}
+                servers: dict[str, int] = {}
+                for url in [*others.values(), None]:
+                    servers.update({f"{k}-{url}" if url else k: v for k, v in _procs(args, url).items()})
                 result["quiesce_s"] = await quiesce(servers)
                 print(f"servers idle again after {result['quiesce_s']} s", flush=True)
     medians = {name: {str(rate): _median_row(rs) for rate, rs in by_rate.items()} for name, by_rate in runs.items()}
@@ -256,13 +272,13 @@ async def compare(args: argparse.Namespace) -> dict[str, Any]:
             m = medians[name][str(rate)]
             rows.append([name, rate] + [m[k] for k, _ in METRICS] + [m["lost_max"], m["cpu"]])
     print(_table(headers, rows))
-    if args.baseline:
-        print("\nNeonChat / baseline: " + "; ".join(_ratios(medians, rate) for rate in rates))
+    for baseline in others:
+        print(f"\nNeonChat / {baseline}: " + "; ".join(_ratios(medians, baseline, rate) for rate in rates))
     return {"scenario": "compare", "rates": rates, "pairs": args.pairs, "medians": medians, "runs": runs}
 
 
 async def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
-    baseline = bool(args.baseline)
+    baseline = next(iter(baselines(args).values()), None)
     if args.scenario == "compare":
         return await compare(args), 0
     target = _target(args, baseline)

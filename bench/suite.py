@@ -1,11 +1,13 @@
-"""``python -m bench.suite`` (``make bench``): NeonChat against the Channels-tutorial baseline, one run.
+"""``python -m bench.suite`` (``make bench``): NeonChat against the Channels-tutorial chat, one run.
 
-Starts what it measures and stops it afterwards: NeonChat's three processes
-with ``make stack``'s defaults (database ``neonchat_bench``, Redis db 6, a
-prefix of their own) and the baseline under daphne (Redis db 10), then runs
-``python -m bench compare`` across ``--rates`` and prints the table with
-every figure next to the baseline's. Extra arguments after ``--`` go to
-``compare`` (e.g. ``-- --repeat 3 --duration 30``).
+Starts what it measures and stops it afterwards: NeonChat as ``make stack``
+starts it (``bin/stack`` on free ports, database ``neonchat_bench``, Redis
+db 6, a channel prefix of its own) and the tutorial chat under daphne twice,
+on channels_redis's core layer (as in the tutorial, Redis db 10) and on its
+pub/sub layer (its best variant, Redis db 11); then runs ``python -m bench
+compare`` across ``--rates`` and prints the table with every figure next to
+both baselines'. Extra arguments after ``--`` go to ``compare`` (e.g.
+``-- --repeat 3 --duration 30``).
 """
 
 from __future__ import annotations
@@ -14,26 +16,72 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from bench.cli import build_parser, compare
-from bench.matrix import ROOT, VARIANTS, Stack, base_env, free_port, prepare_database, stop_on_signals
+from bench.matrix import ROOT, base_env, free_port, prepare_database, stop_on_signals
+
+
+class MakeStack:
+    """NeonChat's three processes as ``make stack`` starts them (``bin/stack``), on free ports."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.ports = {"notifier": free_port(), "api": free_port(), "gateway": free_port()}
+        notifier = f"127.0.0.1:{self.ports['notifier']}"
+        self.env = {
+            **env,
+            "API_PORT": str(self.ports["api"]),
+            "GATEWAY_PORT": str(self.ports["gateway"]),
+            "NOTIFIER_ADDR": notifier,
+            "NOTIFIER_LISTEN": notifier,
+            "NOTIFIER_METRICS_PORT": "0",
+            "CHANNEL_LAYER_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+        }
+        self.log = log_dir / "stack.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MakeStack:
+        self.proc = subprocess.Popen(
+            ["bin/stack"], cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        for name in ("api", "gateway"):
+            _wait_port(self.ports[name], self.proc, timeout=90)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
 
 
 class BaselineServer:
-    """The tutorial chat under daphne on a free port."""
+    """The tutorial chat under daphne on a free port, on the core or the pub/sub layer."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, *, layer: str, redis_url: str) -> None:
         self.port = free_port()
-        self.env = {**env, "DJANGO_SETTINGS_MODULE": "bench.baseline.settings"}
-        self.log = log_dir / f"baseline-{self.port}.log"
+        self.layer = layer
+        self.env = {
+            **env,
+            "DJANGO_SETTINGS_MODULE": "bench.baseline.settings",
+            "BASELINE_LAYER": layer,
+            "BASELINE_REDIS_URL": redis_url,
+        }
+        self.log = log_dir / f"baseline-{layer}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BaselineServer:
@@ -77,15 +125,20 @@ async def run_suite(args: argparse.Namespace, extra: list[str]) -> dict[str, Any
     env = base_env(args.database_url, args.redis_url)
     await asyncio.to_thread(prepare_database, env)
     log_dir = Path(tempfile.mkdtemp(prefix="neonchat-bench-"))
-    stack = Stack(VARIANTS["default"], env, log_dir)
-    baseline = BaselineServer(env, log_dir)
+    stack = MakeStack(env, log_dir)
+    baselines = [
+        BaselineServer(env, log_dir, layer="core", redis_url=args.baseline_redis_url.replace("{n}", "10")),
+        BaselineServer(env, log_dir, layer="pubsub", redis_url=args.baseline_redis_url.replace("{n}", "11")),
+    ]
     try:
         await asyncio.to_thread(stack.start)
-        await asyncio.to_thread(baseline.start)
+        for baseline in baselines:
+            await asyncio.to_thread(baseline.start)
         ports = ",".join(f"{name}={port}" for name, port in stack.ports.items())
+        named = [arg for b in baselines for arg in ("--baseline", f"tutorial-{b.layer}=ws://127.0.0.1:{b.port}")]
         compare_args = build_parser().parse_args([
             "compare", "--api", f"http://127.0.0.1:{stack.ports['api']}",
-            "--ws", f"ws://127.0.0.1:{stack.ports['gateway']}/ws", "--baseline", f"ws://127.0.0.1:{baseline.port}",
+            "--ws", f"ws://127.0.0.1:{stack.ports['gateway']}/ws", *named,
             "--ports", ports, "--rates", args.rates, "--repeat", str(args.repeat), "--duration", str(args.duration),
             *extra,
         ])  # fmt: skip
@@ -93,7 +146,8 @@ async def run_suite(args: argparse.Namespace, extra: list[str]) -> dict[str, Any
         print(f"(server logs: {log_dir})")
         return result
     finally:
-        await asyncio.to_thread(baseline.stop)
+        for baseline in baselines:
+            await asyncio.to_thread(baseline.stop)
         await asyncio.to_thread(stack.stop)
 
 
@@ -103,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(prog="python -m bench.suite", description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="100,200,300")
+    parser.add_argument("--rates", default="100,500,1000,2000,3000")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/neonchat_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
+    parser.add_argument("--baseline-redis-url", default="redis://127.0.0.1:6379/{n}", help="{n}: 10 core, 11 pubsub")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(own)
     with contextlib.suppress(KeyboardInterrupt):

@@ -32,6 +32,18 @@ def membership_get(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | str) -> Cha
     return member
 
 
+def member_chat_ids(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """The chats the user is a member of now; ``chat_id``: only that one, 404
+    if the user is not in it."""
+    rows = ChatMember.objects.filter(user_id=_as_uuid(user_id, "user"))
+    if chat_id is not None:
+        rows = rows.filter(chat_id=chat_id)
+    chat_ids = list(rows.values_list("chat_id", flat=True))
+    if chat_id is not None and not chat_ids:
+        raise NotFound("Chat not found.", code="chat_not_found")
+    return chat_ids
+
+
 def chat_has_member(*, user_id: str, chat_id: str) -> bool:
     """Membership as a yes/no; malformed ids raise ``ValueError`` for the caller to map."""
     return ChatMember.objects.filter(user_id=uuid.UUID(user_id), chat_id=uuid.UUID(chat_id)).exists()

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
-from messaging import selectors, services
+from messaging import search, selectors, services
 from messaging.models import TEXT_MAX
 from messaging.payloads import message_payload
 from neonchat.apidocs import LIMIT_SCHEMA, error_responses
@@ -33,6 +33,16 @@ class MessagePageSerializer(serializers.Serializer):
     messages = MessageSerializer(many=True)
     has_previous = serializers.BooleanField()
     has_next = serializers.BooleanField()
+
+
+class SearchResultSerializer(serializers.Serializer):
+    message = MessageSerializer()
+    highlight = serializers.CharField(help_text="the text HTML-escaped, matched words wrapped in <mark>...</mark>")
+
+
+class SearchPageSerializer(serializers.Serializer):
+    results = SearchResultSerializer(many=True)
+    has_more = serializers.BooleanField()
 
 
 class MessageSendSerializer(serializers.Serializer):
@@ -95,3 +105,36 @@ class MessageDetailApi(APIView):
     def delete(self, request: AuthenticatedRequest, chat_id: uuid.UUID, message_id: uuid.UUID) -> Response:
         services.message_delete(user_id=request.user.pk, chat_id=chat_id, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageSearchApi(APIView):
+    @extend_schema(
+        operation_id="messages_search",
+        summary="Search my messages",
+        description=(
+            "Every word of q must match (case-insensitive, Latin and Cyrillic); the last word also matches as a "
+            "prefix. Only chats I am a member of; deleted messages never match. Newest first."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": search.QUERY_MAX},
+                required=True,
+                description=f"1-{search.QUERY_MAX} characters; without a letter or digit nothing matches",
+            ),
+            OpenApiParameter("chat_id", uuid.UUID, description="only this chat (one of mine)"),
+            OpenApiParameter("limit", LIMIT_SCHEMA, description="default 20, max 100 (larger values are clamped)"),
+            OpenApiParameter("before_id", uuid.UUID, description="next page: results older than this message"),
+        ],
+        responses={200: SearchPageSerializer, **error_responses(400, 401, 404, 429, 503)},
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        params = request.query_params
+        page = search.message_search(
+            user_id=request.user.pk,
+            q=params.get("q"),
+            chat_id=parse_uuid("chat_id", params.get("chat_id")),
+            limit=parse_limit(params.get("limit"), default=20, maximum=100),
+            before_id=parse_uuid("before_id", params.get("before_id")),
+        )
+        return Response(page)

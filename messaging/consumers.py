@@ -1,8 +1,9 @@
 """The WebSocket gateway: ``/ws?token=<JWT>[&chat_id=<uuid>]`` (contract section WebSocket).
 
 Thin by design: parse a frame, check its shape, call the same services as
-REST through ``neonchat.db.db_call``, reply. Events from other processes
-arrive through the user's channel-layer group and are filtered by scope.
+REST (through ``neonchat.db.db_call``; a ``message`` through the group commit
+of ``messaging.batching``, on the event loop), reply. Events from other
+processes arrive through the user's channel-layer group and are filtered by scope.
 """
 
 from __future__ import annotations
@@ -17,23 +18,24 @@ from urllib.parse import parse_qs
 
 import orjson
 import redis
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.selectors import user_from_token
-from accounts.services import user_touch_last_seen
-from chats.selectors import membership_get, partner_ids
+from chats.selectors import membership_get
 from chats.services import chat_mark_read
+from messaging.batching import message_send_async
 from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
-from messaging.payloads import message_payload
-from messaging.services import message_send
+from messaging.presence import presence_changed, went_offline
 from neonchat.db import db_call
 from neonchat.errors import ApplicationError
+from neonchat.health import in_flight
 from neonchat.observability import request_id_var
 from neonchat.origins import origin_allowed
 from neonchat.ratelimit import take_token
-from notifier.fanout import BROADCAST_GROUP, publish, user_group
+from neonchat.realtime import BROADCAST_GROUP, origin_var, publish, user_group
 from presence import store
 from presence.heartbeat import registry
 
@@ -76,26 +78,6 @@ def _request_id_of(frame: Any) -> str | None:
     return request_id if isinstance(request_id, str) else None
 
 
-async def presence_changed(user_id: str, event: str) -> None:
-    """Tell everyone who shares a chat with ``user_id`` (user_online/away/offline)."""
-    audience = await db_call(partner_ids)(user_id=user_id)
-    frame = {"type": "presence.event", "event": event, "user_id": user_id, "timestamp": int(time.time())}
-    await publish(audience, frame)
-
-
-async def _went_offline(user_id: str) -> None:
-    await db_call(user_touch_last_seen)(user_id=user_id)
-    await presence_changed(user_id, "user_offline")
-
-
-async def _came_back(user_id: str) -> None:
-    await presence_changed(user_id, "user_online")
-
-
-registry.on_offline = _went_offline
-registry.on_online = _came_back
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
     user_id: str = ""
     jti: str | None = None
@@ -113,6 +95,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._inbox: asyncio.Queue[str | bytes | None] | None = None
         self._main: asyncio.Task[Any] | None = None
         self._stalled = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections()`` before every
+        message: that is a hop to the one sync thread for each frame and each event.
+        Nothing here uses the ORM on the event loop: ``db_call`` (a
+        ``DatabaseSyncToAsync``) closes stale connections around each call, and the
+        send path has its own pool."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # ---- lifecycle -------------------------------------------------------
     async def connect(self) -> None:
@@ -172,7 +165,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
             await self.channel_layer.group_discard(BROADCAST_GROUP, self.channel_name)
             if await store.connection_closed(self.user_id, self.conn_id):
-                await _went_offline(self.user_id)
+                await went_offline(self.user_id)
         except Exception:
             logger.warning("connection cleanup failed; the presence reaper will finish it", exc_info=True)
 
@@ -255,6 +248,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._inbox.put(text_data if text_data is not None else bytes_data)
 
     async def _handle_in_order(self, inbox: asyncio.Queue[str | bytes | None]) -> None:
+        origin_var.set(self.channel_name)  # this task's writes are not echoed to this connection
         try:
             while True:
                 await self._handle(await inbox.get())
@@ -336,22 +330,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         text = frame.get("text")
         if not isinstance(text, str):
             raise FrameError("invalid_field", "text must be a string", echo)
-        if not await take_token("ws", self.user_id, float(settings.WS_MESSAGES_PER_SECOND)):
-            raise FrameError("rate_limited", "too many messages; slow down", echo)
-        await self._store_and_ack(chat_id, text, request_id, echo)
-
-    async def _store_and_ack(self, chat_id: uuid.UUID, text: str, request_id: uuid.UUID, echo: str | None) -> None:
-        try:
-            message, created = await db_call(message_send)(
-                sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text,
-                request_id=request_id, origin=self.channel_name,
-            )  # fmt: skip
-        except ApplicationError as error:
-            messages_sent.labels("direct", "rejected").inc()
-            raise FrameError(error.code, error.message, echo) from None
-        messages_sent.labels("direct", "created" if created else "duplicate").inc()
-        ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message_payload(message)}
-        await self._send_json(ack)
+        with in_flight():  # a shutdown now waits for this ack
+            try:
+                message, created = await message_send_async(
+                    sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text, request_id=request_id
+                )
+            except ApplicationError as error:
+                messages_sent.labels("direct", "rejected").inc()
+                raise FrameError(error.code, error.message, echo) from None
+            messages_sent.labels("direct", "created" if created else "duplicate").inc()
+            ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message}
+            await self._send_json(ack)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         chat_id = str(self._chat_of(frame))

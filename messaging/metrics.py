@@ -12,3 +12,8 @@ delivery_latency = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 ws_errors = Counter("websocket_errors_total", "Error frames sent to clients", ["code"])
+send_batch_size = Histogram(
+    "chat_send_batch_size",
+    "WebSocket sends stored per group commit (one round trip and one commit each)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)

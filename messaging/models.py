@@ -29,6 +29,11 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["chat", "seq"], name="msg_chat_seq_unique"),
             models.UniqueConstraint(fields=["sender", "request_id"], name="msg_sender_request_unique"),
         ]
+        indexes: ClassVar = [
+            # Search walks this newest first for a word in many messages, keeping the
+            # caller's chats inside the index (messaging/search.py, docs/search.md).
+            models.Index(fields=["created_at", "chat"], name="messages_search_order_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"message {self.pk} #{self.seq}"

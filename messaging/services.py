@@ -15,6 +15,7 @@ from messaging.models import TEXT_MAX, Message
 from messaging.payloads import message_payload
 from messaging.signals import message_committed, message_deleted, message_updated
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from neonchat.realtime import origin_var
 
 
 def validate_text(text: str) -> str:
@@ -35,6 +36,7 @@ def validate_text(text: str) -> str:
 
 
 # PostgreSQL: a send is ONE statement, atomic by itself and one round trip.
+# (Its many-row form, for the WebSocket group commit: messaging/batching.py.)
 # The UPDATE checks membership, takes the chat row lock until commit and
 # allocates the next seq (concurrent sends queue here, so seq has no gap); the
 # INSERT takes that seq; the sender's read watermark moves to their message.
@@ -116,7 +118,7 @@ def _store_step_by_step(message: Message) -> Row | None:
     return row
 
 
-def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: uuid.UUID, origin: str) -> Message:
+def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: uuid.UUID) -> Message:
     now = datetime.now(tz=UTC)
     message = Message(
         id=uuid.uuid4(), chat_id=chat_id, sender_id=sender_id, text=text, seq=0,
@@ -133,25 +135,24 @@ def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: 
         message.seq = int(row[0])
         payload = message_payload(message)
         members = [str(uuid.UUID(str(row[1]))), str(uuid.UUID(str(row[2])))]
+        origin = origin_var.get()
         transaction.on_commit(
             lambda: message_committed.send(sender=Message, message=payload, member_ids=members, origin=origin)
         )
     return message
 
 
-def message_send(
-    *, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: uuid.UUID, origin: str = ""
-) -> tuple[Message, bool]:
+def message_send(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: uuid.UUID) -> tuple[Message, bool]:
     """Store a message once per ``(sender, request_id)``; ``(message, created)``.
 
     The common case (a new request id) costs one round trip on PostgreSQL. A
     repeated ``request_id`` hits the unique index: nothing of that attempt is
     kept (the seq increment included) and the original is returned.
-    ``origin`` tags the sending connection so fan-out can skip it.
+    The WebSocket path sends many at once: ``messaging.batching``.
     """
     validate_text(text)
     try:
-        return _insert(sender_id=sender_id, chat_id=chat_id, text=text, request_id=request_id, origin=origin), True
+        return _insert(sender_id=sender_id, chat_id=chat_id, text=text, request_id=request_id), True
     except IntegrityError:
         existing = _replay(sender_id, chat_id, request_id)
         if existing is None:

@@ -1,13 +1,26 @@
-"""Domain events of messaging, sent from ``transaction.on_commit`` only.
+"""Domain events of messaging, sent after commit only, never before.
 
 Each carries JSON-ready payloads (``messaging.payloads``) and the chat's
 ``member_ids``, so the realtime side never queries the database to fan out.
 """
 
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
 from django.dispatch import Signal
 
-# kwargs: message (dict), member_ids (list[str]), origin (str: the sending connection, or "")
+
+class CommittedMessage(NamedTuple):
+    message: dict[str, Any]
+    member_ids: list[str]
+    origin: str  # the sending connection's channel name, or "" (REST, admin)
+
+
+# kwargs: message (dict), member_ids (list[str]), origin (str) — one message, from sync code
 message_committed = Signal()
+# kwargs: messages (list[CommittedMessage]) — a group commit of the WebSocket send path, sent with ``asend``
+messages_committed = Signal()
 # kwargs: message (dict), member_ids (list[str])
 message_updated = Signal()
 # kwargs: chat_id, message_id (str), seq (int), member_ids (list[str])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 
 import redis
 from asgiref.sync import sync_to_async
@@ -18,6 +20,19 @@ from notifier.client import notifier_client
 logger = logging.getLogger(__name__)
 
 _draining = threading.Event()
+_in_flight: set[asyncio.Future[None]] = set()  # client frames being handled
+
+
+@contextlib.contextmanager
+def in_flight() -> Iterator[None]:
+    """Mark a client frame as being handled: shutdown waits for it before closing sockets."""
+    done = asyncio.get_running_loop().create_future()
+    _in_flight.add(done)
+    try:
+        yield
+    finally:
+        _in_flight.discard(done)
+        done.set_result(None)
 
 
 def start_draining() -> None:
@@ -27,6 +42,12 @@ def start_draining() -> None:
 
 def is_draining() -> bool:
     return _draining.is_set()
+
+
+async def settle(grace: float) -> None:
+    """Wait (up to ``grace`` s) until the client frames being handled now are answered."""
+    if _in_flight:
+        await asyncio.wait(set(_in_flight), timeout=grace)
 
 
 def _database_ok() -> bool:

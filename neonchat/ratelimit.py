@@ -147,33 +147,45 @@ class LoginRateThrottle(_StoreThrottle):
         return idents
 
 
-_BUCKET_SCRIPT = kv.LuaScript("""
+# Token buckets (rate per second, burst twice that), several in one call: for
+# each key, take up to the wanted number of tokens and answer how many it got.
+# One call per batch of sends, exactly what one call per send would grant.
+_BUCKETS_SCRIPT = kv.LuaScript("""
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+local granted = {}
+for i, key in ipairs(KEYS) do
+  local want = tonumber(ARGV[3 + i])
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or burst
+  local ts = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+  local take = math.min(want, math.floor(tokens))
+  redis.call('HSET', key, 'tokens', tokens - take, 'ts', now)
+  redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
+  granted[i] = take
 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return allowed
+return granted
 """)
 
 
-async def take_token(scope: str, ident: str, rate: float) -> bool:
-    """Token bucket (``rate``/s, burst ``2 * rate``) shared by every gateway.
+async def take_tokens(scope: str, wanted: dict[str, int], rate: float) -> dict[str, int]:
+    """Per ident, how many of the ``wanted`` tokens its bucket grants (``rate``/s,
+    burst ``2 * rate``, shared by every gateway), in one round trip.
 
     Fails open like the REST limit: while the store is unreachable, sending
     (which PostgreSQL guarantees) keeps working.
     """
+    idents = list(wanted)
+    keys = [f"bucket:{scope}:{ident}" for ident in idents]
     try:
-        allowed = await _BUCKET_SCRIPT([f"bucket:{scope}:{ident}"], [rate, 2 * rate, time.time()])
+        granted = await _BUCKETS_SCRIPT(keys, [rate, 2 * rate, time.time(), *(wanted[i] for i in idents)])
     except kv.STORE_ERRORS:
-        return True
-    return bool(int(allowed))
+        return dict(wanted)
+    return {ident: int(count) for ident, count in zip(idents, granted, strict=True)}
+
+
+async def take_token(scope: str, ident: str, rate: float) -> bool:
+    """One token of :func:`take_tokens`."""
+    return (await take_tokens(scope, {ident: 1}, rate))[ident] == 1

@@ -8,15 +8,19 @@
   from history) instead of stalling.
 * ``send_message_nowait`` never blocks the sender's acknowledgement: it
   starts the call and handles the outcome in a callback.
+* The gateway's send path uses :class:`AsyncNotifierClient` (``grpc.aio`` on
+  its event loop): one ``SendMessages`` call per group commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -25,6 +29,7 @@ from django.conf import settings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+from messaging.signals import CommittedMessage
 from notifier import signing
 from notifier.breaker import CircuitBreaker
 from protos.notification.v1 import notification_pb2 as pb
@@ -70,21 +75,38 @@ def channel_target(addr: str) -> str:
     return addr
 
 
+def channel_options(max_attempts: int) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.service_config", service_config(max_attempts)),
+        ("grpc.enable_retries", 1),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
+
+
+def send_request(message: dict[str, Any], member_ids: Sequence[str], origin: str = "") -> pb.SendMessageRequest:
+    """A stored message as ``SendMessageRequest``, signed as our own."""
+    return pb.SendMessageRequest(
+        message_id=message["id"],
+        chat_id=message["chat_id"],
+        sender_id=message["sender_id"],
+        text=message["text"],
+        timestamp=int(time.time()),
+        metadata={"origin": origin, signing.METADATA_KEY: signing.sign(message, member_ids)},
+        seq=message["seq"],
+        created_at=message["created_at"],
+        updated_at=message["updated_at"],
+        recipient_ids=member_ids,
+    )
+
+
 class NotifierClient:
     def __init__(self, addr: str, *, timeout: float, max_attempts: int) -> None:
         self.addr = addr
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(
-            channel_target(addr),
-            options=[
-                ("grpc.service_config", service_config(max_attempts)),
-                ("grpc.enable_retries", 1),
-                ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 2_000),
-            ],
-        )
+        self.channel = grpc.insecure_channel(channel_target(addr), options=channel_options(max_attempts))
         self.stub = pb_grpc.NotificationServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.breaker = CircuitBreaker(addr)
@@ -117,18 +139,7 @@ class NotifierClient:
             notify_skipped.labels("SendMessage").inc()
             logger.info("notifier circuit open; message %s left to history sync", message["id"])
             return
-        request = pb.SendMessageRequest(
-            message_id=message["id"],
-            chat_id=message["chat_id"],
-            sender_id=message["sender_id"],
-            text=message["text"],
-            timestamp=int(time.time()),
-            metadata={"origin": origin, signing.METADATA_KEY: signing.sign(message, member_ids)},
-            seq=message["seq"],
-            created_at=message["created_at"],
-            updated_at=message["updated_at"],
-            recipient_ids=member_ids,
-        )
+        request = send_request(message, member_ids, origin)
         future = self.stub.SendMessage.future(request, timeout=self.timeout)
         future.add_done_callback(self._on_sent(time.perf_counter(), message["id"]))
 
@@ -177,3 +188,60 @@ def notifier_client() -> NotifierClient:
     return NotifierClient(
         settings.NOTIFIER_ADDR, timeout=float(settings.GRPC_TIMEOUT), max_attempts=int(settings.GRPC_MAX_RETRIES)
     )
+
+
+class AsyncNotifierClient:
+    """``grpc.aio`` client of one event loop, for the gateway's batched send path."""
+
+    def __init__(self, addr: str, *, timeout: float, max_attempts: int) -> None:
+        self.timeout = timeout
+        self.channel = grpc.aio.insecure_channel(channel_target(addr), options=channel_options(max_attempts))
+        self.stub = pb_grpc.NotificationServiceStub(self.channel)
+        self.breaker = CircuitBreaker(addr)
+
+    async def send_messages(self, committed: Sequence[CommittedMessage]) -> None:
+        """``SendMessages`` for a group commit; failures are logged (clients recover from history)."""
+        if not self.breaker.allow():
+            notify_skipped.labels("SendMessages").inc()
+            logger.info("notifier circuit open; %d message(s) left to history sync", len(committed))
+            return
+        request = pb.SendMessagesRequest(messages=[send_request(*item) for item in committed])
+        started = time.perf_counter()
+        try:
+            await self.stub.SendMessages(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.aio.AioRpcError) else grpc.StatusCode.UNKNOWN
+            self._observe(started, code)
+            logger.warning("SendMessages of %d failed: %s (clients recover from history)", len(committed), code.name)
+            return
+        self._observe(started, grpc.StatusCode.OK)
+
+    def _observe(self, started: float, code: grpc.StatusCode) -> None:
+        grpc_request_duration.labels(SERVICE, "SendMessages", code.name).observe(time.perf_counter() - started)
+        if code in (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+            self.breaker.record_success()
+        else:
+            self.breaker.record_failure()
+
+    async def close(self) -> None:
+        await self.channel.close(grace=None)
+
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncNotifierClient] = weakref.WeakKeyDictionary()
+
+
+def async_notifier() -> AsyncNotifierClient:
+    """The running event loop's client for ``NOTIFIER_ADDR`` (grpc.aio channels are per loop)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = AsyncNotifierClient(
+            settings.NOTIFIER_ADDR, timeout=float(settings.GRPC_TIMEOUT), max_attempts=int(settings.GRPC_MAX_RETRIES)
+        )
+    return client
+
+
+async def close_async_notifier() -> None:
+    client = _async_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.close()

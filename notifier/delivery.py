@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from messaging.signals import CommittedMessage
 from neonchat import kv
 from neonchat.errors import InvalidInput
-from notifier.fanout import broadcast, new_message_event, publish
+from neonchat.realtime import Delivery, broadcast, new_message_event, publish, publish_many
 from presence import store
 from presence.store import DEADLINES
 
@@ -32,25 +34,44 @@ async def _split_by_connection(user_ids: list[str]) -> tuple[list[str], list[str
     return online, offline
 
 
+async def deliver_messages(committed: Sequence[CommittedMessage]) -> list[tuple[list[str], list[str]]]:
+    """Publish ``new_message`` to every member's connections (the sender's other
+    devices included, not the sending connection); per message, the recipients
+    with and without a live connection.
+
+    A retried call with the same message id (within ``DEDUP_TTL`` s) does not
+    deliver twice. The dedup marks and the connection counts of the whole batch
+    share one Redis round trip; the events go out in one pipeline per shard.
+    When the sending connection is its sender's only one, nothing is published
+    to the sender (it would be dropped there).
+    """
+    users = list(dict.fromkeys(uid for item in committed for uid in item.member_ids))
+    async with kv.async_client().pipeline(transaction=False) as pipe:
+        for item in committed:
+            pipe.set(f"notify:sent:{item.message['id']}", "1", nx=True, ex=DEDUP_TTL)
+        for uid in users:
+            pipe.scard(f"user:{uid}:ws_connections")
+        replies = await pipe.execute()
+    first_time, counts = replies[: len(committed)], dict(zip(users, replies[len(committed) :], strict=True))
+    deliveries: list[Delivery] = []
+    answers = []
+    for item, first in zip(committed, first_time, strict=True):
+        sender = item.message["sender_id"]
+        recipients = [uid for uid in item.member_ids if uid != sender]
+        answers.append(([u for u in recipients if counts[u]], [u for u in recipients if not counts[u]]))
+        if first:
+            only_origin = item.origin and counts.get(sender) == 1
+            audience = recipients if only_origin else item.member_ids
+            deliveries.append((audience, new_message_event(item.message, item.origin)))
+    await publish_many(deliveries)
+    return answers
+
+
 async def deliver_message(
     message: dict[str, Any], member_ids: list[str], origin: str = ""
 ) -> tuple[list[str], list[str]]:
-    """Publish ``new_message`` to every member's connections (the sender's other
-    devices included); return recipients with and without a live connection.
-
-    A retried call with the same message id (within ``DEDUP_TTL`` s) does not
-    deliver twice. The dedup mark and the connection counts share one round trip.
-    """
-    recipients = [uid for uid in member_ids if uid != message["sender_id"]]
-    async with kv.async_client().pipeline(transaction=False) as pipe:
-        pipe.set(f"notify:sent:{message['id']}", "1", nx=True, ex=DEDUP_TTL)
-        for uid in recipients:
-            pipe.scard(f"user:{uid}:ws_connections")
-        first, *counts = await pipe.execute()
-    if first:
-        await publish(member_ids, new_message_event(message, origin))
-    online = [uid for uid, n in zip(recipients, counts, strict=True) if n]
-    return online, [uid for uid, n in zip(recipients, counts, strict=True) if not n]
+    """:func:`deliver_messages` of one message."""
+    return (await deliver_messages([CommittedMessage(message, member_ids, origin)]))[0]
 
 
 def validate_system_text(text: str) -> str:

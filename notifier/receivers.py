@@ -1,7 +1,8 @@
 """Domain signals → realtime events.
 
-``message_committed`` goes through the notifier: the gRPC client in stack mode
-(``NOTIFIER_ADDR`` set), in-process delivery in embedded mode. Edits, deletes,
+``message_committed`` (one message, sync) and ``messages_committed`` (a group
+commit of the gateway, async) go through the notifier: the gRPC client in
+stack mode (``NOTIFIER_ADDR`` set), in-process delivery in embedded mode. Edits, deletes,
 reads and revocations are published straight to the channel layer by the
 process that committed them.
 """
@@ -13,9 +14,17 @@ from typing import Any
 from django.conf import settings
 
 from accounts.signals import sessions_revoked
-from messaging.signals import chat_read, message_committed, message_deleted, message_updated
-from notifier.client import notifier_client
-from notifier.fanout import new_message_event, publish_sync
+from messaging.signals import (
+    CommittedMessage,
+    chat_read,
+    message_committed,
+    message_deleted,
+    message_updated,
+    messages_committed,
+)
+from neonchat.realtime import new_message_event, publish_sync
+from notifier.client import async_notifier, notifier_client
+from notifier.delivery import deliver_messages
 
 
 def on_message_committed(*, message: dict[str, Any], member_ids: list[str], origin: str = "", **_: Any) -> None:
@@ -23,6 +32,13 @@ def on_message_committed(*, message: dict[str, Any], member_ids: list[str], orig
         notifier_client().send_message_nowait(message=message, member_ids=member_ids, origin=origin)
     else:
         publish_sync(member_ids, new_message_event(message, origin))
+
+
+async def on_messages_committed(*, messages: list[CommittedMessage], **_: Any) -> None:
+    if settings.NOTIFIER_ADDR:
+        await async_notifier().send_messages(messages)
+    else:
+        await deliver_messages(messages)
 
 
 def on_message_updated(*, message: dict[str, Any], member_ids: list[str], **_: Any) -> None:
@@ -45,6 +61,7 @@ def on_sessions_revoked(*, user_id: str, jti: str | None, **_: Any) -> None:
 
 def connect() -> None:
     message_committed.connect(on_message_committed, dispatch_uid="notifier.message_committed")
+    messages_committed.connect(on_messages_committed, dispatch_uid="notifier.messages_committed")
     message_updated.connect(on_message_updated, dispatch_uid="notifier.message_updated")
     message_deleted.connect(on_message_deleted, dispatch_uid="notifier.message_deleted")
     chat_read.connect(on_chat_read, dispatch_uid="notifier.chat_read")

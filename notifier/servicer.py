@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 import grpc
 
 from chats.selectors import chat_has_member
+from messaging.batching import MAX_BATCH
 from messaging.models import Message
 from messaging.payloads import message_payload
+from messaging.signals import CommittedMessage
 from neonchat.db import db_call
 from neonchat.errors import (
     ApplicationError,
@@ -102,19 +104,39 @@ def _signed_message(request: pb.SendMessageRequest) -> tuple[dict[str, Any], lis
     return message, members
 
 
+async def _committed(request: pb.SendMessageRequest) -> CommittedMessage:
+    """The message a request stands for. Only a stored message is ever delivered,
+    to its chat's real members: a caller cannot put words in anyone's mouth."""
+    message_id = _uuid(request.message_id, "message_id")
+    _uuid(request.chat_id, "chat_id")
+    _uuid(request.sender_id, "sender_id")
+    message, members = _signed_message(request) or await db_call(_stored_message)(message_id)
+    return CommittedMessage(message, members, request.metadata.get("origin", ""))
+
+
 class NotificationServicer(pb_grpc.NotificationServiceServicer):
     @translate_errors
     async def SendMessage(
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext
     ) -> pb.SendMessageResponse:
-        message_id = _uuid(request.message_id, "message_id")
-        _uuid(request.chat_id, "chat_id")
-        _uuid(request.sender_id, "sender_id")
-        # Only a stored message is ever delivered, to its chat's real members:
-        # a caller cannot put words in anyone's mouth through this RPC.
-        message, members = _signed_message(request) or await db_call(_stored_message)(message_id)
-        delivered, failed = await delivery.deliver_message(message, members, request.metadata.get("origin", ""))
+        committed = await _committed(request)
+        delivered, failed = (await delivery.deliver_messages([committed]))[0]
         return pb.SendMessageResponse(success=True, delivered_to=len(delivered), failed_users=failed)
+
+    @translate_errors
+    async def SendMessages(
+        self, request: pb.SendMessagesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SendMessagesResponse:
+        if len(request.messages) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} messages per call", code="too_many_messages")
+        committed = [await _committed(item) for item in request.messages]
+        answers = await delivery.deliver_messages(committed)
+        return pb.SendMessagesResponse(
+            results=[
+                pb.SendMessageResponse(success=True, delivered_to=len(delivered), failed_users=failed)
+                for delivered, failed in answers
+            ]
+        )
 
     @translate_errors
     async def ValidateChatAccess(

@@ -313,6 +313,102 @@ async function startChat(user) {
   }
 }
 
+// ---------------------------------------------------------------- message search
+let msgSearchTimer = null;
+let msgSearchSeq = 0;
+const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'" };
+const JUMP_PAGES = 50; // older pages (of 200) fetched at most to reach a found message
+
+function onMsgSearchInput() {
+  clearTimeout(msgSearchTimer);
+  const q = $("msg-search-input").value.trim();
+  if (!q) { hideMsgSearch(); return; }
+  msgSearchTimer = setTimeout(() => runMsgSearch(q), 300);
+}
+
+function hideMsgSearch() { $("msg-search-results").hidden = true; $("msg-search-results").replaceChildren(); }
+
+// The server HTML-escapes the text and adds only <mark> tags: build nodes from
+// it (text nodes and <mark> elements) rather than trusting innerHTML.
+function highlightNodes(highlight) {
+  const nodes = [];
+  let inMark = false;
+  for (const part of highlight.split(/(<mark>|<\/mark>)/)) {
+    if (part === "<mark>" || part === "</mark>") { inMark = part === "<mark>"; continue; }
+    if (!part) continue;
+    const text = part.replace(/&(amp|lt|gt|quot|#x27);/g, (e) => ENTITIES[e]);
+    nodes.push(inMark ? el("mark", "", text) : document.createTextNode(text));
+  }
+  return nodes;
+}
+
+function msgHitNode(result) {
+  const m = result.message;
+  const chat = state.chats.get(m.chat_id);
+  const partner = chat ? chat.partner.username : "chat";
+  const who = m.sender_id === state.session.user.id ? "You" : partner;
+  const li = el("li");
+  const btn = el("button", "msg-hit");
+  btn.type = "button";
+  btn.dataset.messageId = m.id;
+  const head = el("span", "msg-hit-head");
+  head.append(el("strong", "", chat ? partner : who), el("span", "muted", timeLabel(m.created_at)));
+  const text = el("p", "msg-hit-text");
+  if (chat && who !== partner) text.append(`${who}: `);
+  text.append(...highlightNodes(result.highlight));
+  btn.append(head, text);
+  btn.setAttribute("aria-label", `Open the message in the chat with ${partner}`);
+  btn.addEventListener("click", () => openChatAt(m.chat_id, m.id, m.seq));
+  li.append(btn);
+  return li;
+}
+
+async function runMsgSearch(q, beforeId = null) {
+  const mine = ++msgSearchSeq;
+  const box = $("msg-search-results");
+  try {
+    const cursor = beforeId ? `&before_id=${beforeId}` : "";
+    const data = await api("GET", `/messages/search?q=${encodeURIComponent(q)}&limit=20${cursor}`);
+    if (mine !== msgSearchSeq) return;
+    const items = data.results.map(msgHitNode);
+    if (beforeId) box.querySelector(".msg-more")?.remove();
+    else if (!items.length) items.push(el("li", "muted small search-none", `No messages with “${q}”`));
+    if (data.has_more) {
+      const more = el("button", "btn-link msg-more", "More results");
+      more.type = "button";
+      const last = data.results[data.results.length - 1].message.id;
+      more.addEventListener("click", () => runMsgSearch(q, last));
+      const li = el("li", "msg-more");
+      li.append(more);
+      items.push(li);
+    }
+    if (beforeId) box.append(...items);
+    else box.replaceChildren(...items);
+    box.hidden = false;
+  } catch (err) {
+    if (mine !== msgSearchSeq) return;
+    box.replaceChildren(el("li", "form-error", errorText(err)));
+    box.hidden = false;
+  }
+}
+
+// Open a chat scrolled to one message: older pages are fetched until its seq is loaded.
+async function openChatAt(chatId, messageId, seq) {
+  const chat = state.chats.get(chatId) || await fetchChat(chatId).catch(() => null);
+  if (!chat) return;
+  await openChat(chatId);
+  for (let page = 0; page < JUMP_PAGES && !chat.bySeq.has(seq) && state.activeId === chatId; page++) {
+    while (chat.loadingOlder) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (chat.bySeq.has(seq) || !chat.hasPrevious) break;
+    await loadOlder(chat, 200);
+  }
+  const node = chat.nodes.get(messageId);
+  if (!node || state.activeId !== chatId) { announce("That message could not be shown."); return; }
+  node.scrollIntoView({ block: "center" });
+  node.classList.add("found");
+  setTimeout(() => node.classList.remove("found"), 4000);
+}
+
 // ---------------------------------------------------------------- conversation
 function showPane(pane) { $("layout").dataset.pane = pane; }
 
@@ -381,7 +477,7 @@ function updateHistoryState(chat) {
   $("history-state").textContent = text;
 }
 
-async function loadOlder(chat) {
+async function loadOlder(chat, limit = PAGE) {
   if (chat.loadingOlder || !chat.hasPrevious) return;
   const oldest = orderedIds(chat)[0];
   if (!oldest) return;
@@ -389,7 +485,7 @@ async function loadOlder(chat) {
   updateHistoryState(chat);
   const scroller = $("messages-scroll");
   try {
-    const data = await api("GET", `/chats/${chat.id}/messages?limit=${PAGE}&before_id=${oldest}`);
+    const data = await api("GET", `/chats/${chat.id}/messages?limit=${limit}&before_id=${oldest}`);
     chat.hasPrevious = data.has_previous;
     const visible = state.activeId === chat.id;
     const before = scroller.scrollHeight;
@@ -944,6 +1040,9 @@ function wire() {
   $("search-input").addEventListener("input", onSearchInput);
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); onSearchInput(); });
   $("search-input").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.target.value = ""; hideSearch(); } });
+  $("msg-search-input").addEventListener("input", onMsgSearchInput);
+  $("msg-search-form").addEventListener("submit", (e) => { e.preventDefault(); onMsgSearchInput(); });
+  $("msg-search-input").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.target.value = ""; hideMsgSearch(); } });
   $("composer").addEventListener("submit", onComposerSubmit);
   $("composer-input").addEventListener("input", onComposerInput);
   $("composer-input").addEventListener("keydown", (e) => {

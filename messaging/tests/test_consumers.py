@@ -364,3 +364,27 @@ async def test_events_keep_flowing_while_a_send_waits_on_postgresql() -> None:
     assert ack["message"]["seq"] == 1
     await a1.disconnect()
     await b1.disconnect()
+
+
+async def test_frames_and_events_do_not_hop_to_the_sync_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Channels' dispatch closes stale ORM connections on the one sync thread before
+    every message; the consumer's frames and events skip that hop."""
+    hops: list[str] = []
+
+    async def counted() -> None:
+        hops.append("close_old_connections")
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counted)
+    a, b, chat, token_a, token_b = await make_pair()
+    comm_a, comm_b = await connect(token_a), await connect(token_b)
+    hops.clear()
+    for _ in range(5):
+        await comm_a.send_json_to({"type": "ping"})
+        await frames_until(comm_a, "pong")
+    rid = str(uuid.uuid4())
+    await comm_a.send_json_to({"type": "message", "chat_id": str(chat.pk), "text": "hi", "request_id": rid})
+    await frames_until(comm_a, "message_sent")
+    await frames_until(comm_b, "new_message")
+    assert hops == []
+    await comm_a.disconnect()
+    await comm_b.disconnect()

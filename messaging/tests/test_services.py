@@ -18,6 +18,7 @@ from messaging.selectors import message_get, message_page
 from messaging.services import message_delete, message_edit, message_send, validate_text
 from messaging.signals import message_committed, message_deleted, message_updated
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from neonchat.realtime import origin_var
 from neonchat.tests.support import send
 
 
@@ -182,9 +183,11 @@ def test_message_committed_fires_once_after_commit(
     request_id = uuid.uuid4()
     with Recorder(message_committed) as recorder:
         with django_capture_on_commit_callbacks(execute=True):
-            message, _ = message_send(
-                sender_id=alice.pk, chat_id=chat.pk, text="hi", request_id=request_id, origin="conn-1"
-            )
+            token = origin_var.set("conn-1")
+            try:
+                message, _ = message_send(sender_id=alice.pk, chat_id=chat.pk, text="hi", request_id=request_id)
+            finally:
+                origin_var.reset(token)
             assert recorder.calls == []  # not before commit
         with django_capture_on_commit_callbacks(execute=True) as replay_callbacks:
             message_send(sender_id=alice.pk, chat_id=chat.pk, text="hi", request_id=request_id)

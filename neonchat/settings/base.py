@@ -66,6 +66,8 @@ def _load() -> dict[str, Any]:
         "DB_MAX_CONNS": config.get_int("DB_MAX_CONNS", 20, minimum=1, maximum=1000),
         # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
         "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
+        # Connections of the gateway's WebSocket send path (group commits in flight at once).
+        "DB_SEND_CONNECTIONS": config.get_int("DB_SEND_CONNECTIONS", 4, minimum=1, maximum=64),
         "DB_POOL": config.get_bool("DB_POOL", default=True),
         # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
         "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=0, maximum=256),
@@ -89,6 +91,8 @@ def _load() -> dict[str, Any]:
         "WS_HEARTBEAT_INTERVAL": config.get_duration("WS_HEARTBEAT_INTERVAL", 30.0, minimum=0.05),
         "WS_READ_TIMEOUT": config.get_duration("WS_READ_TIMEOUT", 60.0, minimum=0.1),
         "WS_WRITE_TIMEOUT": config.get_duration("WS_WRITE_TIMEOUT", 10.0, minimum=0.1),
+        # Upper bound of one search's database time (statement_timeout); past it, 503 search_timeout.
+        "SEARCH_TIMEOUT": config.get_duration("SEARCH_TIMEOUT", 3.0, minimum=0.01),
         "PRESENCE_TTL": config.get_int("PRESENCE_TTL", 65, minimum=1),
         "TYPING_TTL": config.get_duration("TYPING_TTL", 6.0, minimum=0.1),
         "SHUTDOWN_GRACE": config.get_duration("SHUTDOWN_GRACE", 10.0, minimum=0.0),
@@ -120,6 +124,7 @@ CORS_ALLOWED_ORIGINS: list[str] = _cfg["CORS_ALLOWED_ORIGINS"]
 DATABASE_URL: str = _cfg["DATABASE_URL"]
 DB_MAX_CONNS: int = _cfg["DB_MAX_CONNS"]
 DB_THREADS: int = _cfg["DB_THREADS"]
+DB_SEND_CONNECTIONS: int = _cfg["DB_SEND_CONNECTIONS"]
 REQUEST_THREADS: int = _cfg["REQUEST_THREADS"]
 REDIS_URL: str = _cfg["REDIS_URL"]
 CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
@@ -137,6 +142,7 @@ WS_MAX_CONNECTIONS: int = _cfg["WS_MAX_CONNECTIONS"]
 WS_HEARTBEAT_INTERVAL: float = _cfg["WS_HEARTBEAT_INTERVAL"]
 WS_READ_TIMEOUT: float = _cfg["WS_READ_TIMEOUT"]
 WS_WRITE_TIMEOUT: float = _cfg["WS_WRITE_TIMEOUT"]
+SEARCH_TIMEOUT: float = _cfg["SEARCH_TIMEOUT"]
 PRESENCE_TTL: int = _cfg["PRESENCE_TTL"]
 TYPING_TTL: float = _cfg["TYPING_TTL"]
 SHUTDOWN_GRACE: float = _cfg["SHUTDOWN_GRACE"]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from messaging.tests.conftest import _close_send_path  # noqa: F401 - autouse fixture
 from notifier.server import create_server, mark_serving
 
 

@@ -206,6 +206,25 @@ async function main() {
     const after = await a.page.locator("#messages li.msg").evaluateAll((ns) => ns.map((n) => Number(n.dataset.seq)));
     assert.deepEqual(after, Array.from({ length: 65 }, (_, i) => i + 1), "the gap is filled in order");
 
+    step("A searches its messages; the result opens the chat at that message, beyond the newest page");
+    await a.page.reload();
+    await online(a.page);
+    await a.page.getByLabel("Search my messages").fill("Realtime УР");
+    const hit = a.page.locator(".msg-hit", { hasText: "realtime works" });
+    await hit.waitFor();
+    assert.deepEqual(await hit.locator("mark").allTextContents(), ["realtime", "ура"]);
+    await hit.click();
+    await a.page.locator("#chat-title", { hasText: b.name }).waitFor();
+    const target = a.page.locator("#messages li.msg.found", { hasText: "realtime works" });
+    await target.waitFor();
+    const shown = await target.evaluate((n) => {
+      const box = n.getBoundingClientRect();
+      const view = document.getElementById("messages-scroll").getBoundingClientRect();
+      return box.top >= view.top && box.bottom <= view.bottom;
+    });
+    assert.ok(shown, "the found message is scrolled into view");
+    await a.page.screenshot({ path: `${SHOTS}desktop-search.png` });
+
     step("sign-in screen");
     await b.page.getByRole("button", { name: "Back to chats" }).click();
     await b.page.getByRole("button", { name: "Log out" }).click();

@@ -91,3 +91,38 @@ async def test_console_client_sends_and_receives(embedded: Proc) -> None:
         assert client.wait(10) == 0
         assert client.stderr is not None
         assert "HTTP Request" not in client.stderr.read()  # library logging stays off the chat screen
+
+
+async def test_console_client_searches_messages(embedded: Proc) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.procs import ROOT, base_env
+
+    a, b = register(embedded.url), register(embedded.url)
+    chat_id = open_chat(embedded.url, a, b)
+    for text in ("Встреча в пятницу <b>в 10</b>", "nothing to see"):
+        sent = httpx.post(
+            f"{embedded.url}/api/v1/chats/{chat_id}/messages",
+            json={"text": text, "request_id": str(uuid.uuid4())},
+            headers={"Authorization": f"Bearer {b.token}"},
+        )
+        assert sent.status_code == 201, sent.text
+    env = base_env(NEONCHAT_PASSWORD="correct-horse-battery", DATABASE_URL="", REDIS_URL="")
+    args = [sys.executable, "manage.py", "chat_client", "--url", embedded.url, "--username", a.username]
+    args += ["--chat", b.username]
+    client = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert client.stdin is not None and client.stdout is not None
+    async with asyncio.timeout(20):
+        while "connected" not in (await asyncio.to_thread(client.stdout.readline)):
+            pass
+        client.stdin.write("/search встреча пят\n")
+        client.stdin.flush()
+        while "found" not in (line := await asyncio.to_thread(client.stdout.readline)):
+            pass
+        assert "1 found" in line
+        hit = await asyncio.to_thread(client.stdout.readline)
+        assert f"[{b.username} #1] {b.username}: *Встреча* в *пятницу* <b>в 10</b>" in hit, hit
+    client.stdin.write("/quit\n")
+    client.stdin.flush()
+    assert client.wait(10) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -12,10 +13,12 @@ import grpc
 import httpx
 import psycopg
 import pytest
+import websockets
 
 from protos.notification.v1 import notification_pb2 as pb
 from protos.notification.v1 import notification_pb2_grpc as pb_grpc
-from tests.e2e.conftest import Stack, open_chat, register
+from tests.e2e.conftest import Stack, history_after, open_chat, register
+from tests.e2e.test_stack import next_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -63,3 +66,29 @@ def test_notifier_sigterm_lets_the_in_flight_call_finish_then_exits_0(stack: Sta
     assert in_flight.result(timeout=10).has_access is True
     assert stack.notifier.wait(15) == 0
     channel.close()
+
+
+async def test_gateway_sigterm_acknowledges_the_send_in_flight_before_closing(stack: Stack) -> None:
+    a, b = register(stack.api.url), register(stack.api.url)
+    chat_id = open_chat(stack.api.url, a, b)
+    request_id = str(uuid.uuid4())
+    async with websockets.connect(f"{stack.gateway.ws}?token={a.token}") as wa:
+        with psycopg.connect(stack.env["DATABASE_URL"]) as session:
+            # The send's batch now waits on the chat's row lock: it is in flight in the gateway.
+            session.execute("SELECT 1 FROM chats WHERE id = %s FOR UPDATE", (chat_id,))
+            frame = {"type": "message", "chat_id": chat_id, "text": "in flight", "request_id": request_id}
+            await wa.send(json.dumps(frame))
+            await asyncio.sleep(0.3)
+            stack.gateway.signal(signal.SIGTERM)
+            await asyncio.sleep(1.0)  # past the drain window: the shutdown waits for the send
+            assert stack.gateway.popen is not None and stack.gateway.popen.poll() is None
+            session.rollback()  # the lock goes; the batch commits
+        ack = await next_of(wa, "message_sent")
+        assert ack["request_id"] == request_id and ack["message"]["seq"] == 1
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await wa.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code in (1001, 1012)
+    assert stack.gateway.wait(15) == 0
+    assert [m["text"] for m in history_after(stack.api.url, b, chat_id)] == ["in flight"]

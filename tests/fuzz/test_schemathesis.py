@@ -179,7 +179,7 @@ def _query_params(name: str) -> list[tuple[str, dict[str, Any]]]:
 
 def test_schema_states_paging_bounds() -> None:
     limits, offsets = _query_params("limit"), _query_params("offset")
-    assert {op for op, _ in limits} == {"users_list", "chats_list", "messages_list"}
+    assert {op for op, _ in limits} == {"users_list", "chats_list", "messages_list", "messages_search"}
     assert [op for op, param in limits if param.get("minimum") != 1] == []
     assert [op for op, param in offsets if param.get("minimum") != 0] == []
 
@@ -197,5 +197,8 @@ def test_huge_limits_are_clamped_not_refused(real: Real) -> None:
     for path in ("/api/v1/users", "/api/v1/chats", f"/api/v1/chats/{real.chat_id}/messages"):
         reply = httpx.get(f"{real.api}{path}", params={"limit": "64087455416"}, headers=real.auth(), timeout=10)
         assert reply.status_code == 200, (path, reply.text)
+    reply = httpx.get(f"{real.api}/api/v1/messages/search", params={"q": "x", "limit": "64087455416"},
+                      headers=real.auth(), timeout=10)  # fmt: skip
+    assert reply.status_code == 200, reply.text
     reply = httpx.get(f"{real.api}/api/v1/chats", params={"offset": "67059606777"}, headers=real.auth(), timeout=10)
     assert reply.status_code == 200 and reply.json()["chats"] == [], reply.text

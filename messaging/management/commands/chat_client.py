@@ -2,13 +2,15 @@
 
 Logs in, lists chats, opens one (by partner name, or asks), shows the recent
 history, then sends each typed line and prints what arrives in realtime:
-messages, presence and typing. Commands: /away, /online, /quit.
+messages, presence and typing. Commands: /search <words> (all my chats),
+/away, /online, /quit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import html
 import json
 import logging
 import os
@@ -40,6 +42,7 @@ class ConsoleChat:
         self.token = ""
         self.me: dict[str, str] = {}
         self.names: dict[str, str] = {}
+        self.chat_names: dict[str, str] = {}
 
     def say(self, line: str) -> None:
         self.out.write(line + "\n")
@@ -59,6 +62,7 @@ class ConsoleChat:
             dot = "●" if chat["partner"]["online"] else "○"
             self.say(f"{index:>3}. {dot} {chat['partner']['username']}  ({chat['unread_count']} unread)")
             self.names[chat["partner"]["id"]] = chat["partner"]["username"]
+            self.chat_names[chat["id"]] = chat["partner"]["username"]
         if partner:
             chosen = next((c for c in chats if c["partner"]["username"].lower() == partner.lower()), None)
             if chosen is None:
@@ -111,15 +115,40 @@ class ConsoleChat:
         async with websockets.connect(
             f"{self.ws}?chat_id={chat_id}", additional_headers={"Authorization": f"Bearer {self.token}"}
         ) as ws:
-            self.say("connected — type a message and press Enter (/away, /online, /quit)")
+            self.say("connected — type a message and press Enter (/search <words>, /away, /online, /quit)")
             reader = asyncio.create_task(self._read(ws))
             try:
                 while (line := await lines.get()) is not None and line.strip() != "/quit":
-                    await ws.send(json.dumps(self._frame(chat_id, line)))
-                    if line.strip() in ("/away", "/online"):
-                        self.say(f"* you are now {line.strip()[1:]}")
+                    if line.strip() == "/search" or line.startswith("/search "):
+                        await self.search(line.removeprefix("/search").strip())
+                    else:
+                        await ws.send(json.dumps(self._frame(chat_id, line)))
+                        if line.strip() in ("/away", "/online"):
+                            self.say(f"* you are now {line.strip()[1:]}")
             finally:
                 reader.cancel()
+
+    async def search(self, words: str) -> None:
+        """Print my messages matching ``words`` (every chat, newest first), matches in *stars*."""
+        if not words:
+            self.say("usage: /search <words>")
+            return
+        async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {self.token}"}) as client:
+            reply = await client.get(f"{self.api}/api/v1/messages/search", params={"q": words, "limit": 20})
+        if reply.status_code != 200:
+            error = reply.json().get("error", {})
+            self.say(f"! {error.get('code', reply.status_code)}: {error.get('message', reply.text)}")
+            return
+        page = reply.json()
+        results = page["results"]
+        more = " (newest first; more exist, be more specific)" if page["has_more"] else ""
+        self.say(f"— {len(results)} found for {words!r}{more}")
+        for result in results:
+            message = result["message"]
+            who = "you" if message["sender_id"] == self.me["id"] else self.names.get(message["sender_id"], "them")
+            text = html.unescape(result["highlight"].replace("<mark>", "*").replace("</mark>", "*"))
+            chat = self.chat_names.get(message["chat_id"], message["chat_id"][:8])
+            self.say(f"  [{chat} #{message['seq']}] {who}: {text}")
 
     def _frame(self, chat_id: str, line: str) -> dict[str, Any]:
         if line.strip() in ("/away", "/online"):
@@ -165,6 +194,7 @@ class Command(BaseCommand):
             await chat.login(client, username, password)
             opened = await chat.pick_chat(client, partner)
             chat.names[opened["partner"]["id"]] = opened["partner"]["username"]
+            chat.chat_names[opened["id"]] = opened["partner"]["username"]
             chat.say(f"— chat with {opened['partner']['username']} —")
             await chat.history(client, opened["id"])
         lines: asyncio.Queue[str | None] = asyncio.Queue()

@@ -1,12 +1,14 @@
 """``manage.py serve``: run NeonChat's ASGI app under uvicorn with graceful shutdown.
 
 On SIGTERM/SIGINT: readiness answers 503 at once, then (after
-``SHUTDOWN_DRAIN``) the listener closes, WebSockets close with 1012, and
-in-flight requests get ``SHUTDOWN_GRACE`` seconds to finish; exit code 0.
+``SHUTDOWN_DRAIN``) WebSocket sends in flight are answered, the listener
+closes, WebSockets close with 1012, and in-flight requests get
+``SHUTDOWN_GRACE`` seconds to finish; exit code 0.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 from types import FrameType
 from typing import Any
@@ -15,7 +17,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from neonchat.health import is_draining, start_draining
+from neonchat.health import is_draining, settle, start_draining
 
 ROLES = ("all", "api", "gateway")
 
@@ -41,6 +43,11 @@ class DrainingServer(uvicorn.Server):
 
     def _begin_shutdown(self) -> None:
         self.should_exit = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # A send stored at this moment is acknowledged before its socket closes.
+        await settle(float(settings.SHUTDOWN_GRACE))
+        await super().shutdown(sockets)
 
 
 class Command(BaseCommand):

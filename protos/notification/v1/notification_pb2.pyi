@@ -49,6 +49,18 @@ class SendMessageResponse(_message.Message):
     error_message: str
     def __init__(self, success: _Optional[bool] = ..., delivered_to: _Optional[int] = ..., failed_users: _Optional[_Iterable[str]] = ..., error_message: _Optional[str] = ...) -> None: ...
 
+class SendMessagesRequest(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[SendMessageRequest]
+    def __init__(self, messages: _Optional[_Iterable[_Union[SendMessageRequest, _Mapping]]] = ...) -> None: ...
+
+class SendMessagesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SendMessageResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[SendMessageResponse, _Mapping]]] = ...) -> None: ...
+
 class ValidateChatAccessRequest(_message.Message):
     __slots__ = ("user_id", "chat_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]

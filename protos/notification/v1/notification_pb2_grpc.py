@@ -39,6 +39,11 @@ class NotificationServiceStub:
                 request_serializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessageRequest.SerializeToString,
                 response_deserializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessageResponse.FromString,
                 _registered_method=True)
+        self.SendMessages = channel.unary_unary(
+                '/notification.v1.NotificationService/SendMessages',
+                request_serializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessagesRequest.SerializeToString,
+                response_deserializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessagesResponse.FromString,
+                _registered_method=True)
         self.ValidateChatAccess = channel.unary_unary(
                 '/notification.v1.NotificationService/ValidateChatAccess',
                 request_serializer=protos_dot_notification_dot_v1_dot_notification__pb2.ValidateChatAccessRequest.SerializeToString,
@@ -61,6 +66,14 @@ class NotificationServiceServicer:
 
     def SendMessage(self, request, context):
         """Deliver a committed message to every member's connections.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendMessages(self, request, context):
+        """Deliver a batch of committed messages in one call (one per group commit
+        of a gateway); each result answers the message at the same index.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,6 +107,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.SendMessage,
                     request_deserializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessageRequest.FromString,
                     response_serializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'SendMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessages,
+                    request_deserializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessagesRequest.FromString,
+                    response_serializer=protos_dot_notification_dot_v1_dot_notification__pb2.SendMessagesResponse.SerializeToString,
             ),
             'ValidateChatAccess': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateChatAccess,
@@ -138,6 +156,33 @@ class NotificationService:
             '/notification.v1.NotificationService/SendMessage',
             protos_dot_notification_dot_v1_dot_notification__pb2.SendMessageRequest.SerializeToString,
             protos_dot_notification_dot_v1_dot_notification__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/notification.v1.NotificationService/SendMessages',
+            protos_dot_notification_dot_v1_dot_notification__pb2.SendMessagesRequest.SerializeToString,
+            protos_dot_notification_dot_v1_dot_notification__pb2.SendMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

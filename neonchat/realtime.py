@@ -1,0 +1,127 @@
+"""The channel layer, owned in one place: group names, event shapes, publishing.
+
+One group per user (``user.<id>``); every connection of the user joins it,
+and every connection joins ``broadcast``. The channel layer is only a doorbell
+(at-most-once): clients detect ``seq`` gaps and recover from history, so the
+database carries the guarantee.
+
+Everything realtime (the consumer, the notifier, presence) publishes through
+this module. :func:`publish_many` sends a whole batch of events with one Redis
+pipeline per shard on channels_redis's pub/sub layer, each event encoded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from prometheus_client import Counter
+
+logger = logging.getLogger(__name__)
+
+BROADCAST_GROUP = "broadcast"
+
+# The channel name of the connection a write came from: its own new_message is
+# not sent back to it. Set by the consumer around a send; carried in the event.
+origin_var: contextvars.ContextVar[str] = contextvars.ContextVar("realtime_origin", default="")
+
+events_published = Counter("neonchat_events_published_total", "Realtime events published", ["type"])
+publish_errors = Counter("neonchat_event_publish_errors_total", "Realtime events that failed to publish", ["type"])
+
+Delivery = tuple[Sequence[str], dict[str, Any]]  # (user ids, event)
+
+
+def user_group(user_id: str) -> str:
+    return f"user.{user_id}"
+
+
+def new_message_event(message: dict[str, Any], origin: str = "") -> dict[str, Any]:
+    # sent_at (wall clock) lets gateways observe delivery latency.
+    return {"type": "chat.message", "message": message, "origin": origin, "sent_at": time.time()}
+
+
+def _pubsub_shards(layer: Any) -> Any | None:
+    """The per-loop layer of channels_redis's pub/sub backend, or ``None`` for others."""
+    get_layer = getattr(layer, "_get_layer", None)
+    loop_layer = get_layer() if get_layer is not None else None
+    if loop_layer is None or not hasattr(loop_layer, "_shards"):
+        return None
+    return loop_layer
+
+
+async def _pipelined_publish(loop_layer: Any, frames: list[tuple[str, bytes]]) -> None:
+    """PUBLISH every (group, payload) with one pipeline per shard.
+
+    channels_redis publishes one group per round trip under a per-shard lock;
+    this sends the same PUBLISH commands, to the same channel names, through
+    the same shard connections, in one round trip.
+    """
+    by_shard: dict[Any, list[tuple[str, bytes]]] = defaultdict(list)
+    for group, payload in frames:
+        channel = loop_layer._get_group_channel_name(group)
+        by_shard[loop_layer._get_shard(channel)].append((channel, payload))
+    for shard, items in by_shard.items():
+        async with shard._lock:
+            shard._ensure_redis()
+            pipe = shard._redis.pipeline(transaction=False)
+            for channel, payload in items:
+                pipe.publish(channel, payload)
+            await pipe.execute()
+
+
+async def publish_many(deliveries: Iterable[Delivery]) -> None:
+    """Send each event to every connection of its users, as few round trips as
+    the layer allows. Never raises: delivery failures are counted and logged."""
+    layer = get_channel_layer()
+    batch = [(dict.fromkeys(user_ids), event) for user_ids, event in deliveries if user_ids]
+    if layer is None or not batch:
+        return
+    loop_layer = _pubsub_shards(layer)
+    try:
+        if loop_layer is not None:
+            frames: list[tuple[str, bytes]] = []
+            for user_ids, event in batch:
+                payload = layer.serialize(event)  # encoded once, whatever the audience
+                frames.extend((user_group(uid), payload) for uid in user_ids)
+            await _pipelined_publish(loop_layer, frames)
+        else:
+            sends = [layer.group_send(user_group(uid), event) for user_ids, event in batch for uid in user_ids]
+            for result in await asyncio.gather(*sends, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    raise result
+    except Exception as error:  # the layer's transport errors vary by backend
+        for user_ids, event in batch:
+            publish_errors.labels(event["type"]).inc(len(user_ids))
+        logger.warning("fan-out of %d event(s) failed: %r", len(batch), error)
+        return
+    for user_ids, event in batch:
+        events_published.labels(event["type"]).inc(len(user_ids))
+
+
+async def publish(user_ids: Sequence[str], event: dict[str, Any]) -> None:
+    """Send ``event`` to every connection of each user. Never raises."""
+    await publish_many([(user_ids, event)])
+
+
+async def broadcast(event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(BROADCAST_GROUP, event)
+        events_published.labels(event["type"]).inc()
+    except Exception as error:  # the layer's transport errors vary by backend
+        publish_errors.labels(event["type"]).inc()
+        logger.warning("broadcast of %s failed: %r", event["type"], error)
+
+
+def publish_sync(user_ids: Sequence[str], event: dict[str, Any]) -> None:
+    """:func:`publish` from sync code (services' on-commit hooks run there)."""
+    async_to_sync(publish)(user_ids, event)
