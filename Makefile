@@ -21,11 +21,15 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Embedded mode whatever the environment or .env says: the stack's variables
+# are set to empty (set values win over .env, and empty means unset).
+EMBEDDED_ENV = env DATABASE_URL= REDIS_URL= NOTIFIER_ADDR= NOTIFICATION_SERVICE_ADDR= CHANNEL_LAYER_HOSTS= PUBLIC_WS_URL=
+
 ## run: embedded mode — one process on http://127.0.0.1:8080, SQLite, no services needed
 run: $(VENV)/.runtime
-	env -u DATABASE_URL -u REDIS_URL -u NOTIFIER_ADDR $(PY) manage.py migrate --noinput -v 0
-	env -u DATABASE_URL -u REDIS_URL -u NOTIFIER_ADDR $(PY) manage.py seed_demo
-	exec env -u DATABASE_URL -u REDIS_URL -u NOTIFIER_ADDR $(PY) manage.py serve --host $(HOST) --port $(PORT) --role all
+	$(EMBEDDED_ENV) $(PY) manage.py migrate --noinput -v 0
+	$(EMBEDDED_ENV) $(PY) manage.py seed_demo
+	exec $(EMBEDDED_ENV) $(PY) manage.py serve --host $(HOST) --port $(PORT) --role all
 
 ## stack: api :8080, gateway :8082, notifier :8081 against local PostgreSQL and Redis
 stack: $(VENV)/.runtime

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import User
+from neonchat.errors import ApplicationError
 
 
 @admin.register(User)
@@ -31,15 +32,22 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Ban selected users (revokes their tokens, closes their WebSockets)")
     def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset:
-            services.user_set_banned(user=user, banned=True)
-        self.message_user(request, f"Banned {queryset.count()} user(s).", messages.SUCCESS)
+        self._set_banned(request, queryset, banned=True)
 
     @admin.action(description="Lift the ban on selected users")
     def unban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._set_banned(request, queryset, banned=False)
+
+    def _set_banned(self, request: HttpRequest, queryset: QuerySet[User], *, banned: bool) -> None:
+        done = 0
         for user in queryset:
-            services.user_set_banned(user=user, banned=False)
-        self.message_user(request, f"Unbanned {queryset.count()} user(s).", messages.SUCCESS)
+            try:
+                services.user_set_banned(user=user, banned=banned)
+            except ApplicationError as error:  # e.g. Redis down: that user's change was rolled back
+                self.message_user(request, f"{user.username}: {error.message}", messages.ERROR)
+                continue
+            done += 1
+        self.message_user(request, f"{'Banned' if banned else 'Unbanned'} {done} user(s).", messages.SUCCESS)
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         services.user_delete(user=obj)
@@ -49,7 +57,8 @@ class UserAdmin(DjangoUserAdmin):
             services.user_delete(user=user)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        banned_now = change and "status" in form.changed_data and obj.status == User.Status.BANNED
+        status_changed = change and "status" in form.changed_data
         super().save_model(request, obj, form, change)
-        if banned_now:
-            services.user_set_banned(user=obj, banned=True)
+        if status_changed:
+            # Through the service either way: it keeps the token check's ban key in step.
+            services.user_set_banned(user=obj, banned=obj.status == User.Status.BANNED)

@@ -113,7 +113,7 @@ class LogoutApi(APIView):
 class MeApi(APIView):
     @extend_schema(operation_id="users_me", responses={200: UserSerializer, **error_responses(401, 429)})
     def get(self, request: AuthenticatedRequest) -> Response:
-        return Response(UserSerializer(user_payload(request.user)).data)
+        return Response(UserSerializer(user_payload(selectors.caller_get(user_id=request.user.pk))).data)
 
 
 class UserListApi(APIView):

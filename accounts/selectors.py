@@ -1,21 +1,52 @@
-"""Reads of accounts, and the token check shared by REST and WebSocket."""
+"""Reads of accounts, and the token checks shared by REST and WebSocket."""
 
 from __future__ import annotations
 
+import functools
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import DatabaseError
 from django.db.models import QuerySet
+from redis.commands.core import Script
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import RevokedToken, User
-from neonchat import kv
+from neonchat import kv, ratelimit
 from neonchat.errors import NotAuthenticated, NotFound, ServiceUnavailable
 
 _CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError, DatabaseError)
+
+
+def revoked_key(jti: str) -> str:
+    """Set by logout until the token expires."""
+    return f"revoked:{jti}"
+
+
+def banned_key(user_id: object) -> str:
+    """Set while a user is banned (or deleted): their tokens stop working at once."""
+    return f"banned:{user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of a Bearer request, from the token's claims alone (no database read)."""
+
+    pk: uuid.UUID
+    username: str
+    is_authenticated: ClassVar[bool] = True
+    is_active: ClassVar[bool] = True
+    is_staff: ClassVar[bool] = False
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.pk
+
+    def __str__(self) -> str:
+        return self.username
 
 
 def _is_time(value: Any) -> bool:
@@ -23,8 +54,8 @@ def _is_time(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def token_claims(raw_token: str) -> dict[str, Any]:
-    """Verify signature (HS256 only), ``exp`` and revocation; return the claims."""
+def _verified_claims(raw_token: str) -> dict[str, Any]:
+    """Signature (HS256 only), ``exp``, token type and the required claims."""
     try:
         token = AccessToken(raw_token)  # type: ignore[arg-type] # simplejwt accepts str/bytes
     except (TokenError, TypeError, ValueError, OverflowError):
@@ -35,6 +66,19 @@ def token_claims(raw_token: str) -> dict[str, Any]:
         raise NotAuthenticated("The token is missing required claims.", code="invalid_token")
     if not isinstance(claims.get("jti", ""), str):
         raise NotAuthenticated("The token is invalid.", code="invalid_token")
+    return claims
+
+
+def token_is_revoked(*, jti: str) -> bool:
+    """Redis in stack mode; the database in embedded mode, so revocations outlive restarts."""
+    if kv.is_embedded():
+        return RevokedToken.objects.filter(jti=jti, expires_at__gt=datetime.now(tz=UTC)).exists()
+    return bool(kv.sync_client().exists(revoked_key(jti)))
+
+
+def token_claims(raw_token: str) -> dict[str, Any]:
+    """Verify signature (HS256 only), ``exp`` and revocation; return the claims."""
+    claims = _verified_claims(raw_token)
     jti = claims.get("jti")
     if jti:
         try:
@@ -46,15 +90,18 @@ def token_claims(raw_token: str) -> dict[str, Any]:
     return claims
 
 
-def token_is_revoked(*, jti: str) -> bool:
-    """Redis in stack mode; the database in embedded mode, so revocations outlive restarts."""
-    if kv.is_embedded():
-        return RevokedToken.objects.filter(jti=jti, expires_at__gt=datetime.now(tz=UTC)).exists()
-    return bool(kv.sync_client().exists(f"revoked:{jti}"))
+def _embedded_refusal(user_id: uuid.UUID, jti: str) -> NotAuthenticated | None:
+    """Embedded mode's in-process store starts empty: revocations and bans from
+    before a restart are in the database."""
+    if jti and token_is_revoked(jti=jti):
+        return NotAuthenticated("The token has been revoked.", code="token_revoked")
+    if not User.objects.filter(pk=user_id, status=User.Status.ACTIVE).exists():
+        return NotAuthenticated("This account is disabled.", code="account_disabled")
+    return None
 
 
 def user_from_token(raw_token: str) -> tuple[User, dict[str, Any]]:
-    """The active user a token belongs to, or :class:`NotAuthenticated`."""
+    """The active user a token belongs to (read from the database), or :class:`NotAuthenticated`."""
     claims = token_claims(raw_token)
     try:
         user = User.objects.get(pk=uuid.UUID(str(claims["user_id"])))
@@ -63,6 +110,61 @@ def user_from_token(raw_token: str) -> tuple[User, dict[str, Any]]:
     if not user.is_active:
         raise NotAuthenticated("This account is disabled.", code="account_disabled")
     return user, claims
+
+
+# Revocation, ban and the per-user rate-limit hit in one atomic round trip.
+# -1: the token is revoked; -2: the user is banned or deleted; else the window's count.
+_CHECK_AND_COUNT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
+local count = redis.call('INCR', KEYS[3])
+if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
+return count
+"""
+
+
+@functools.cache
+def _check_and_count() -> Script:
+    # redis-py's Script: EVALSHA, loading the source again after a Redis restart.
+    return kv.sync_client().register_script(_CHECK_AND_COUNT)
+
+
+def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelimit.WindowHit]:
+    """The caller of a REST request from its token, without reading the database.
+
+    Exact for logouts and bans: one script checks ``revoked:{jti}`` and
+    ``banned:{user_id}`` (written by :func:`accounts.services.token_revoke` and
+    :func:`accounts.services.user_set_banned` before they return) and counts
+    the request against the caller's rate limit, in one round trip. An
+    unreachable store is a 503: a token that cannot be checked is not accepted.
+    """
+    claims = _verified_claims(raw_token)
+    try:
+        user_id = uuid.UUID(str(claims["user_id"]))
+    except ValueError:
+        raise NotAuthenticated("The token's user does not exist.", code="invalid_token") from None
+    key, resets_at = ratelimit.window_key("user", ratelimit.user_ident(user_id))
+    keys = [revoked_key(str(claims.get("jti") or "-")), banned_key(user_id), key]
+    try:
+        result = int(_check_and_count()(keys=keys, args=[ratelimit.WINDOW_SECONDS + 1]))
+    except _CHECK_ERRORS:
+        raise ServiceUnavailable("Could not check the token; try again.") from None
+    if result == -1:
+        raise NotAuthenticated("The token has been revoked.", code="token_revoked")
+    if result == -2:
+        raise NotAuthenticated("This account is disabled.", code="account_disabled")
+    if kv.is_embedded() and (refusal := _embedded_refusal(user_id, str(claims.get("jti") or ""))):
+        raise refusal
+    principal = Principal(pk=user_id, username=str(claims.get("username") or ""))
+    return principal, claims, ratelimit.WindowHit(result, resets_at)
+
+
+def caller_get(*, user_id: uuid.UUID) -> User:
+    """The calling user's row (for the endpoints that return it); a token of a user who is gone is 401."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not user.is_active:
+        raise NotAuthenticated("The token's user does not exist.", code="invalid_token")
+    return user
 
 
 def user_get(*, user_id: uuid.UUID | str) -> User:

@@ -15,6 +15,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, RevokedToken, User
+from accounts.selectors import banned_key, revoked_key
 from accounts.signals import sessions_revoked
 from neonchat import kv
 from neonchat.errors import Conflict, InvalidInput, NotAuthenticated, ServiceUnavailable
@@ -123,9 +124,10 @@ _REVOKE_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, DatabaseError)
 
 
 def _store_revocation(*, jti: str, ttl: int) -> None:
-    """Redis (expiring key) in stack mode; the database in embedded mode, so it outlives restarts."""
+    """An expiring key in the store; in embedded mode (an in-process store) also
+    the database, so it outlives restarts."""
+    kv.sync_client().set(revoked_key(jti), "1", ex=ttl)
     if not kv.is_embedded():
-        kv.sync_client().set(f"revoked:{jti}", "1", ex=ttl)
         return
     now = datetime.now(tz=UTC)
     with transaction.atomic():
@@ -135,21 +137,54 @@ def _store_revocation(*, jti: str, ttl: int) -> None:
 
 @transaction.atomic
 def user_set_banned(*, user: User, banned: bool) -> User:
-    """Ban (or lift the ban on) a user; a ban ends all their sessions at once."""
+    """Ban (or lift the ban on) a user; a ban ends all their sessions at once.
+
+    The ``banned:{user_id}`` key the REST token check reads is written before
+    the status commits: if the store is unreachable the change is refused
+    (503) and rolled back, so the database and the check never disagree.
+    """
     user.status = User.Status.BANNED if banned else User.Status.ACTIVE
     user.save(update_fields=["status", "updated_at"])
+    user_id = str(user.pk)
+    try:
+        if banned:
+            kv.sync_client().set(banned_key(user_id), "1")
+        else:
+            kv.sync_client().delete(banned_key(user_id))
+    except kv.STORE_ERRORS:
+        raise ServiceUnavailable("Could not record the ban; try again.") from None
     if banned:
-        user_id = str(user.pk)
         transaction.on_commit(lambda: sessions_revoked.send(sender=User, user_id=user_id, jti=None))
     return user
 
 
 @transaction.atomic
 def user_delete(*, user: User) -> None:
-    """Delete an account; once that commits, its open WebSockets close (4401) like after a ban."""
-    user_id = str(user.pk)
+    """Delete an account; its tokens stop working and its open WebSockets close
+    (4401) like after a ban (:func:`user_deleted`, run for every deleted user)."""
     user.delete()
-    transaction.on_commit(lambda: sessions_revoked.send(sender=User, user_id=user_id, jti=None))
+
+
+def bans_sync() -> int:
+    """Write ``banned:{user_id}`` for every banned user (after a store loss, or
+    for bans recorded before the key existed); returns how many."""
+    banned = [str(pk) for pk in User.objects.filter(status=User.Status.BANNED).values_list("pk", flat=True)]
+    if banned:
+        pipe = kv.sync_client().pipeline(transaction=False)
+        for user_id in banned:
+            pipe.set(banned_key(user_id), "1")
+        pipe.execute()
+    return len(banned)
+
+
+def user_deleted(*, user_id: str) -> None:
+    """A deleted account's tokens stop working at once (they expire by themselves after that)."""
+    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    try:
+        kv.sync_client().set(banned_key(user_id), "1", ex=lifetime)
+    except kv.STORE_ERRORS:
+        raise ServiceUnavailable("Could not revoke the account's tokens; try again.") from None
+    sessions_revoked.send(sender=User, user_id=user_id, jti=None)
 
 
 def user_touch_last_seen(*, user_id: str) -> None:

@@ -7,8 +7,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from chats.models import Chat, ChatMember
+from messaging.models import Message
 from neonchat.errors import ApplicationError
 from notifier.services import system_broadcast
 
@@ -26,14 +29,61 @@ class BroadcastForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea, max_length=4096)
 
 
+class ActivityFilter(admin.SimpleListFilter):
+    title = "activity"
+    parameter_name = "activity"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+        return [("messages", "Has messages"), ("empty", "No messages yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Chat]) -> QuerySet[Chat]:
+        if self.value() == "messages":
+            return queryset.filter(last_seq__gt=0)
+        if self.value() == "empty":
+            return queryset.filter(last_seq=0)
+        return queryset
+
+
+RECENT_MESSAGES = 50
+
+
 @admin.register(Chat)
 class ChatAdmin(admin.ModelAdmin):
-    list_display = ("id", "user_low", "user_high", "last_seq", "updated_at")
-    search_fields = ("user_low__username", "user_high__username", "id")
+    list_display = ("id", "member_one", "member_two", "last_seq", "updated_at")
+    list_filter = (ActivityFilter, "updated_at", "created_at")
+    search_fields = ("user_low__username", "user_high__username", "=id")
     list_select_related = ("user_low", "user_high")
-    readonly_fields = ("id", "user_low", "user_high", "last_seq", "last_message", "created_at", "updated_at")
+    ordering = ("-updated_at",)
+    fields = ("id", "user_low", "user_high", "last_seq", "created_at", "updated_at", "recent_messages")
+    readonly_fields = fields
     inlines = (ChatMemberInline,)
     actions = ("broadcast_to_members",)
+
+    @admin.display(description="member", ordering="user_low__username")
+    def member_one(self, obj: Chat) -> str:
+        return obj.user_low.username
+
+    @admin.display(description="member", ordering="user_high__username")
+    def member_two(self, obj: Chat) -> str:
+        return obj.user_high.username
+
+    @admin.display(description=f"recent messages (last {RECENT_MESSAGES}, newest first)")
+    def recent_messages(self, obj: Chat) -> str:
+        rows = Message.objects.filter(chat=obj).select_related("sender").order_by("-seq")[:RECENT_MESSAGES]
+        if not rows:
+            return "No messages yet."
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((m.seq, m.sender.username, "(deleted)" if m.deleted_at else m.text[:200], m.created_at) for m in rows),
+        )
+        link = reverse("admin:messaging_message_changelist") + f"?chat__id__exact={obj.pk}"
+        return format_html(
+            "<table><tr><th>seq</th><th>sender</th><th>text</th><th>sent</th></tr>{}</table>"
+            '<a href="{}">All messages of this chat</a>',
+            body,
+            link,
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # chats are created by users through the API

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Window
 
 from chats.models import Chat, ChatMember
-from messaging.payloads import iso, last_message_payload
+from messaging.payloads import iso, last_message_fields
 from neonchat.errors import NotFound
 from presence.selectors import online_map
 
@@ -73,46 +73,72 @@ def visible_presence(*, viewer_id: uuid.UUID | str, user_ids: list[str]) -> dict
     return {uid: online[uid] if uid in partners else None for uid in user_ids}
 
 
+# The chat list's columns: plain rows (values()), no model instances per chat.
+_ROW = (
+    "chat_id",
+    "partner_id",
+    "partner__username",
+    "last_read_seq",
+    "partner_last_read_seq",
+    "chat__last_seq",
+    "chat__updated_at",
+    "chat__last_message_id",
+    "chat__last_message__text",
+    "chat__last_message__sender_id",
+    "chat__last_message__created_at",
+    "chat__last_message__deleted_at",
+)
+
+
 def _member_rows(user_id: uuid.UUID | str) -> QuerySet[ChatMember]:
     partner_read = ChatMember.objects.filter(chat_id=OuterRef("chat_id"), user_id=OuterRef("partner_id"))
-    return (
-        ChatMember.objects.filter(user_id=user_id)
-        .select_related("chat", "chat__last_message", "partner")
-        .annotate(partner_last_read_seq=Subquery(partner_read.values("last_read_seq")[:1]))
+    return ChatMember.objects.filter(user_id=user_id).annotate(
+        partner_last_read_seq=Subquery(partner_read.values("last_read_seq")[:1])
     )
 
 
-def _chat_item(member: ChatMember, online: dict[str, bool]) -> dict[str, Any]:
-    chat = member.chat
-    partner_id = str(member.partner_id)
+def _chat_item(row: dict[str, Any], online: dict[str, bool]) -> dict[str, Any]:
+    partner_id = str(row["partner_id"])
+    last_message = None
+    if row["chat__last_message_id"] is not None:
+        last_message = last_message_fields(
+            row["chat__last_message_id"],
+            row["chat__last_message__text"],
+            row["chat__last_message__sender_id"],
+            row["chat__last_message__created_at"],
+            row["chat__last_message__deleted_at"],
+        )
     return {
-        "id": str(chat.pk),
-        "partner": {"id": partner_id, "username": member.partner.username, "online": online.get(partner_id, False)},
-        "last_message": last_message_payload(chat.last_message),
-        "unread_count": max(0, chat.last_seq - member.last_read_seq),
-        "last_read_seq": member.last_read_seq,
-        "partner_last_read_seq": getattr(member, "partner_last_read_seq", None) or 0,
-        "last_seq": chat.last_seq,
-        "updated_at": iso(chat.updated_at),
+        "id": str(row["chat_id"]),
+        "partner": {"id": partner_id, "username": row["partner__username"], "online": online.get(partner_id, False)},
+        "last_message": last_message,
+        "unread_count": max(0, row["chat__last_seq"] - row["last_read_seq"]),
+        "last_read_seq": row["last_read_seq"],
+        "partner_last_read_seq": row["partner_last_read_seq"] or 0,
+        "last_seq": row["chat__last_seq"],
+        "updated_at": iso(row["chat__updated_at"]),
     }
 
 
 def chat_list(*, user_id: uuid.UUID | str, limit: int, offset: int, unread_only: bool) -> dict[str, Any]:
-    """One page of the user's chats, newest activity first: two queries and one presence read."""
+    """One page of the user's chats, newest activity first: one query (the total rides
+    along as a window count) and one presence read."""
     rows = _member_rows(user_id)
     if unread_only:
         rows = rows.filter(chat__last_seq__gt=F("last_read_seq"))
-    total = rows.count()
-    page = list(rows.order_by("-chat__updated_at", "-chat_id")[offset : offset + limit])
-    online = online_map([str(m.partner_id) for m in page])
-    return {"chats": [_chat_item(m, online) for m in page], "total": total, "has_more": offset + len(page) < total}
+    ordered = rows.annotate(total=Window(Count("*"))).order_by("-chat__updated_at", "-chat_id")
+    page = list(ordered.values(*_ROW, "total")[offset : offset + limit])
+    # A page past the end has no row to carry the total.
+    total = page[0]["total"] if page else (rows.count() if offset else 0)
+    online = online_map([str(row["partner_id"]) for row in page])
+    return {"chats": [_chat_item(r, online) for r in page], "total": total, "has_more": offset + len(page) < total}
 
 
 def chat_detail(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | str) -> dict[str, Any]:
-    member = _member_rows(user_id).filter(chat_id=_as_uuid(chat_id, "chat")).first()
-    if member is None:
+    row = _member_rows(user_id).filter(chat_id=_as_uuid(chat_id, "chat")).values(*_ROW).first()
+    if row is None:
         raise NotFound("Chat not found.", code="chat_not_found")
-    return _chat_item(member, online_map([str(member.partner_id)]))
+    return _chat_item(row, online_map([str(row["partner_id"])]))
 
 
 def chat_get(*, chat_id: uuid.UUID | str) -> Chat:

@@ -10,12 +10,32 @@ from messaging.models import Message
 from messaging.services import message_delete
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+        return [("yes", "Deleted"), ("no", "Not deleted")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(deleted_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "chat", "sender", "seq", "short_text", "created_at", "deleted_at")
-    list_filter = ("deleted_at",)
-    search_fields = ("text", "sender__username", "chat__id")
-    list_select_related = ("sender", "chat")
+    list_display = ("chat_id", "seq", "sender", "short_text", "created_at", "deleted_at")
+    list_display_links = ("seq",)
+    # A chat's history reads top-down, newest first; chats grouped.
+    ordering = ("chat_id", "-seq")
+    list_filter = (
+        DeletedFilter,
+        ("sender", admin.RelatedOnlyFieldListFilter),
+        ("chat", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("text", "sender__username", "=chat__id")
+    list_select_related = ("sender",)
     readonly_fields = ("id", "chat", "sender", "seq", "request_id", "created_at", "updated_at", "deleted_at", "text")
     actions = ("delete_as_moderator",)
 

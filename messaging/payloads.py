@@ -30,10 +30,17 @@ def message_payload(message: Message) -> dict[str, Any]:
 def last_message_payload(message: Message | None) -> dict[str, Any] | None:
     if message is None:
         return None
+    return last_message_fields(message.pk, message.text, message.sender_id, message.created_at, message.deleted_at)
+
+
+def last_message_fields(
+    message_id: Any, text: str, sender_id: Any, created_at: datetime, deleted_at: datetime | None
+) -> dict[str, Any]:
+    """The chat list's ``last_message``, from the columns (a ``values()`` row) or a model."""
     return {
-        "id": str(message.pk),
-        "text": "" if message.deleted_at else message.text,
-        "sender_id": str(message.sender_id),
-        "created_at": iso(message.created_at),
-        "deleted": message.deleted_at is not None,
+        "id": str(message_id),
+        "text": "" if deleted_at else text,
+        "sender_id": str(sender_id),
+        "created_at": iso(created_at),
+        "deleted": deleted_at is not None,
     }

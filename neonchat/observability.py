@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -15,6 +16,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+access_logger = logging.getLogger("neonchat.access")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SECRET_PARAM_RE = re.compile(r"((?:^|[?&])(?:token|access_token|password)=)[^&\s]*", re.IGNORECASE)
@@ -79,19 +81,45 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if iscoroutinefunction(self):
             return self.__acall__(request)  # type: ignore[attr-defined]
+        started = time.perf_counter()
         token = request_id_var.set(self._request_id(request))
         try:
             response: HttpResponse = self.get_response(request)
             response["X-Request-ID"] = request_id_var.get()
+            log_access(request, response.status_code, started)
             return response
         finally:
             request_id_var.reset(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
         token = request_id_var.set(self._request_id(request))
         try:
             response: HttpResponse = await self.get_response(request)
             response["X-Request-ID"] = request_id_var.get()
+            log_access(request, response.status_code, started)
             return response
         finally:
             request_id_var.reset(token)
+
+
+def log_access(request: HttpRequest, status: int, started: float) -> None:
+    """One INFO line per request: method, path (query redacted), status, duration, request id."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    path = redact(request.get_full_path())
+    access_logger.info(
+        "%s %s %s %.2fms",
+        request.method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "method": request.method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "request_id": request_id_var.get(),
+        },
+    )

@@ -1,7 +1,9 @@
 """Rate limits shared by every process through the key-value store.
 
 REST uses fixed one-minute windows (``INCR`` + ``EXPIRE`` in one MULTI, so it
-is atomic under concurrency and across processes). WebSocket sends use a
+is atomic under concurrency and across processes); for a Bearer request the
+per-user hit is counted by the token check's script, in the same round trip as
+the revocation check (``accounts.selectors.bearer_principal``). WebSocket sends use a
 token bucket in a Lua script (rate per second, burst twice that).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -25,18 +28,48 @@ WINDOW_SECONDS = 60
 _FAIL_OPEN_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError)
 
 
+@dataclass(frozen=True, slots=True)
+class WindowHit:
+    """One counted hit: the window's count so far and when the window ends."""
+
+    count: int
+    resets_at: float
+
+    def wait(self, limit: int) -> float:
+        """0 if the hit is within ``limit``, else seconds until the window resets."""
+        if self.count <= limit:
+            return 0.0
+        return max(1.0, self.resets_at - time.time())
+
+
+def window_key(scope: str, ident: str, *, window: int = WINDOW_SECONDS) -> tuple[str, float]:
+    """The counter key of the current fixed window, and when that window ends."""
+    slot = int(time.time() // window)
+    return f"ratelimit:{scope}:{ident}:{slot}", float((slot + 1) * window)
+
+
 def hit_window(scope: str, ident: str, limit: int, *, window: int = WINDOW_SECONDS) -> float:
     """Count one hit; return 0 if allowed, else seconds until the window resets."""
-    now = time.time()
-    slot = int(now // window)
-    key = f"ratelimit:{scope}:{ident}:{slot}"
+    key, resets_at = window_key(scope, ident, window=window)
     pipe = kv.sync_client().pipeline(transaction=True)
     pipe.incr(key)
     pipe.expire(key, window + 1)
     count, _ = pipe.execute()
-    if int(count) <= limit:
-        return 0.0
-    return max(1.0, (slot + 1) * window - now)
+    return WindowHit(int(count), resets_at).wait(limit)
+
+
+def user_ident(user_id: object) -> str:
+    """The per-user counter's identity (scope ``user``)."""
+    return f"u:{user_id}"
+
+
+def record_counted_hit(request: Request, hit: WindowHit) -> None:
+    """Note that this request's per-user hit was already counted (by the token check, in the same round trip)."""
+    request._neonchat_user_hit = hit  # type: ignore[attr-defined]
+
+
+def counted_hit(request: Request) -> WindowHit | None:
+    return getattr(request, "_neonchat_user_hit", None)
 
 
 def client_ip(request: Any) -> str:
@@ -84,10 +117,17 @@ class UserRateThrottle(_StoreThrottle):
 
     scope = "user"
 
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        hit = counted_hit(request)
+        if hit is None:
+            return super().allow_request(request, view)
+        self._wait = hit.wait(self.limit())
+        return not self._wait
+
     def idents(self, request: Request) -> list[str]:
         user = getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False):
-            return [f"u:{user.pk}"]
+            return [user_ident(user.pk)]
         return [f"ip:{client_ip(request)}"]
 
 

@@ -1,11 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from neonchat import health
+from neonchat import browsable, health
 from neonchat.webclient import web_client
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
+    path("", browsable.ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.urls")),
     path("", include("chats.urls")),
     path("", include("messaging.urls")),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api-auth/", include(browsable)),
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -187,19 +187,30 @@ class UserStatus:
     last_seen: int
 
 
+def _status_keys(user_ids: list[str]) -> list[str]:
+    return [f"online:{uid}" for uid in user_ids]
+
+
+def _statuses(user_ids: list[str], raws: list[str | bytes | None]) -> dict[str, UserStatus]:
+    return {uid: _decode(uid, raw) for uid, raw in zip(user_ids, raws, strict=True)}
+
+
 def read_statuses(user_ids: list[str]) -> dict[str, UserStatus]:
-    """One MGET for all ids; unknown or expired users are ``offline``."""
+    """One ``MGET`` for all ids; unknown or expired users are ``offline``.
+
+    The REST side's presence read (sync); :func:`aread_statuses` is the same
+    read for async callers (the notifier's ``GetUsersStatus``).
+    """
     if not user_ids:
         return {}
-    raws = kv.sync_client().mget([f"online:{uid}" for uid in user_ids])
-    return {uid: _decode(uid, raw) for uid, raw in zip(user_ids, raws, strict=True)}
+    return _statuses(user_ids, kv.sync_client().mget(_status_keys(user_ids)))
 
 
 async def aread_statuses(user_ids: list[str]) -> dict[str, UserStatus]:
+    """:func:`read_statuses` for async callers."""
     if not user_ids:
         return {}
-    raws = await kv.async_client().mget([f"online:{uid}" for uid in user_ids])
-    return {uid: _decode(uid, raw) for uid, raw in zip(user_ids, raws, strict=True)}
+    return _statuses(user_ids, await kv.async_client().mget(_status_keys(user_ids)))
 
 
 async def live_connection_counts(user_ids: list[str]) -> dict[str, int]:

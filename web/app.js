@@ -863,10 +863,9 @@ function autosize() {
 function wsCandidates() {
   const override = new URLSearchParams(location.search).get("ws") || window.NEONCHAT_WS;
   if (override) return [override];
+  // No override (?ws= or the api's PUBLIC_WS_URL): the page's own origin, which serves /ws too.
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const same = `${proto}//${location.host}/ws`;
-  const gateway = `${proto}//${location.hostname}:8082/ws`; // stack mode: api :8080, gateway :8082
-  return same === gateway ? [same] : [same, gateway];
+  return [`${proto}//${location.host}/ws`];
 }
 
 function setConn(next, detail = "") {

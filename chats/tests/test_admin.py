@@ -71,3 +71,50 @@ def test_chat_broadcast_action_asks_then_sends(admin_client: Client, chat: Chat)
         follow=True,
     )
     assert b"delivered to 0 connected user(s)" in sent.content
+
+
+# --- the admin as a moderation tool ---------------------------------------------------------------------------
+
+
+def _seqs(page: bytes) -> list[int]:
+    import re
+
+    return [int(s) for s in re.findall(rb'<th class="field-seq"><a href="[^"]+">(\d+)</a>', page)]
+
+
+def test_messages_are_listed_by_chat_then_newest_first(admin_client: Client, chat: Chat, alice: User) -> None:
+    for text in ("one", "two", "three"):
+        message_send(sender_id=alice.pk, chat_id=chat.pk, text=text, request_id=uuid.uuid4())
+    page = admin_client.get("/admin/messaging/message/")
+    assert _seqs(page.content) == [3, 2, 1]
+
+
+def test_message_filters(admin_client: Client, chat: Chat, alice: User, bob: User) -> None:
+    first = message_send(sender_id=alice.pk, chat_id=chat.pk, text="from alice", request_id=uuid.uuid4())[0]
+    message_send(sender_id=bob.pk, chat_id=chat.pk, text="from bob", request_id=uuid.uuid4())
+    from messaging.services import message_delete
+
+    message_delete(user_id=alice.pk, chat_id=chat.pk, message_id=first.pk)
+    page = admin_client.get(f"/admin/messaging/message/?sender__id__exact={bob.pk}")
+    assert _seqs(page.content) == [2]
+    assert _seqs(admin_client.get("/admin/messaging/message/?deleted=yes").content) == [1]
+    assert _seqs(admin_client.get("/admin/messaging/message/?deleted=no").content) == [2]
+    assert _seqs(admin_client.get(f"/admin/messaging/message/?chat__id__exact={chat.pk}").content) == [2, 1]
+
+
+def test_chat_list_shows_members_by_name_with_search_and_filters(admin_client: Client, chat: Chat, make_user) -> None:
+    page = admin_client.get("/admin/chats/chat/").content.decode()
+    assert "User low" not in page and "User high" not in page
+    assert "alice" in page and "bob" in page
+    assert "activity" in page  # the filter
+    assert str(chat.pk) in admin_client.get("/admin/chats/chat/?q=bob").content.decode()
+    assert str(chat.pk) not in admin_client.get("/admin/chats/chat/?q=nobody").content.decode()
+    assert str(chat.pk) not in admin_client.get("/admin/chats/chat/?activity=messages").content.decode()
+    assert str(chat.pk) in admin_client.get("/admin/chats/chat/?activity=empty").content.decode()
+
+
+def test_chat_page_shows_its_recent_messages(admin_client: Client, chat: Chat, alice: User) -> None:
+    message_send(sender_id=alice.pk, chat_id=chat.pk, text="<b>hello</b> moderators", request_id=uuid.uuid4())
+    page = admin_client.get(f"/admin/chats/chat/{chat.pk}/change/").content.decode()
+    assert "&lt;b&gt;hello&lt;/b&gt; moderators" in page  # escaped
+    assert f"?chat__id__exact={chat.pk}" in page

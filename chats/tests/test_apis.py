@@ -202,7 +202,8 @@ def test_list_query_count_does_not_grow_with_chats(client_for, make_user, alice:
     with CaptureQueriesContext(connection) as thirty:
         assert len(client.get(CHATS, {"limit": 100}).json()["chats"]) == 30
     assert len(thirty) == len(one), [q["sql"] for q in thirty.captured_queries]
-    assert len(one) <= 4
+    # One query for a page (the total rides along), none for authentication.
+    assert len(one) == 1, [q["sql"] for q in one.captured_queries]
 
 
 # --- detail ---------------------------------------------------------------------------------------------------
@@ -292,3 +293,19 @@ def test_chat_shows_both_read_watermarks(client_for, alice: User, bob: User, cha
     )
     after = client_for(alice).get("/api/v1/chats").json()["chats"][0]
     assert after["partner_last_read_seq"] == 1
+
+
+def test_partner_presence_is_read_from_the_store_without_the_notifier(
+    settings, client_for, alice: User, bob: User, chat: Chat
+) -> None:
+    """No gRPC hop on the chat list: presence shows even with the notifier unreachable."""
+    import asyncio
+
+    from presence import store
+
+    settings.NOTIFIER_ADDR = "127.0.0.1:9"  # nothing listens there
+    asyncio.run(store.connection_opened(str(bob.pk), "bob-conn"))
+    page = client_for(alice).get(CHATS).json()
+    assert page["chats"][0]["partner"]["online"] is True
+    assert client_for(alice).get(chat_url(chat)).json()["partner"]["online"] is True
+    assert client_for(bob).get(CHATS).json()["chats"][0]["partner"]["online"] is False

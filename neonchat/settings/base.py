@@ -113,6 +113,8 @@ def _load() -> dict[str, Any]:
         "CHANNEL_LAYER_HOSTS": config.get_list("CHANNEL_LAYER_HOSTS", [redis_url] if redis_url else []),
         "NOTIFIER_ADDR": config.get_str("NOTIFIER_ADDR", config.get_str("NOTIFICATION_SERVICE_ADDR")),
         "NOTIFIER_LISTEN": config.get_str("NOTIFIER_LISTEN", "0.0.0.0:8081"),
+        # The gateway's WebSocket URL as browsers reach it, served to the web client (empty: the page's origin).
+        "PUBLIC_WS_URL": config.get_url("PUBLIC_WS_URL", ("ws", "wss")),
         "NOTIFIER_METRICS_PORT": config.get_int("NOTIFIER_METRICS_PORT", 9081, minimum=0, maximum=65535),
         "GRPC_TIMEOUT": config.get_duration("GRPC_TIMEOUT", 2.0, minimum=0.01),
         "GRPC_MAX_RETRIES": config.get_int("GRPC_MAX_RETRIES", 3, minimum=1, maximum=5),
@@ -170,6 +172,7 @@ CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
 CHANNEL_LAYER_HOSTS: list[str] = _cfg["CHANNEL_LAYER_HOSTS"]
 NOTIFIER_ADDR: str = _cfg["NOTIFIER_ADDR"]
 NOTIFIER_LISTEN: str = _cfg["NOTIFIER_LISTEN"]
+PUBLIC_WS_URL: str = _cfg["PUBLIC_WS_URL"]
 NOTIFIER_METRICS_PORT: int = _cfg["NOTIFIER_METRICS_PORT"]
 GRPC_TIMEOUT: float = _cfg["GRPC_TIMEOUT"]
 GRPC_MAX_RETRIES: int = _cfg["GRPC_MAX_RETRIES"]
@@ -226,15 +229,17 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "neonchat.observability.RequestIdMiddleware",
     "neonchat.rest.BodySizeLimitMiddleware",
+    "neonchat.slashes.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Browser surfaces only (admin, browsable API, Swagger UI, web client):
+    # JSON API requests skip these (neonchat/surfaces.py).
+    "neonchat.surfaces.SessionMiddleware",
+    "neonchat.surfaces.CsrfViewMiddleware",
+    "neonchat.surfaces.AuthenticationMiddleware",
+    "neonchat.surfaces.MessageMiddleware",
+    "neonchat.surfaces.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -242,7 +247,10 @@ ROOT_URLCONF = "neonchat.urls"
 ASGI_APPLICATION = "neonchat.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Trailing-slash redirects (both directions, GET/HEAD only): neonchat/slashes.py.
 APPEND_SLASH = False
+LOGIN_URL = "/api-auth/login/"
+LOGIN_REDIRECT_URL = "/api/v1/"
 
 TEMPLATES = [
     {
@@ -307,11 +315,15 @@ if PRODUCTION:
     X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+    # Bearer for every client; a session only for the browsable API's HTML pages.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "accounts.authentication.BrowsableAPISessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["neonchat.ratelimit.UserRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "neonchat.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["neonchat.parsers.JSONParser"],
@@ -333,6 +345,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
+    # The contract's scheme only: the browsable API's session is not for API clients.
+    "AUTHENTICATION_WHITELIST": ["accounts.authentication.BearerTokenAuthentication"],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 

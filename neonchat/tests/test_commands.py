@@ -41,6 +41,13 @@ def test_broadcast_command(make_user) -> None:
         call_command("broadcast", "   ")
 
 
+def test_broadcast_command_refuses_embedded_mode_with_a_pointer_to_the_admin(settings, make_user) -> None:
+    settings.REDIS_URL = ""
+    settings.NOTIFIER_ADDR = ""
+    with pytest.raises(CommandError, match=r"needs stack mode .* /admin/chats/chat/"):
+        call_command("broadcast", "maintenance tonight")
+
+
 def test_createsuperuser_works_with_the_custom_user() -> None:
     call_command("createsuperuser", "--noinput", "--username", "root-admin", stdout=io.StringIO())
     admin = User.objects.get(username="root-admin")

@@ -145,3 +145,29 @@ def test_load_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="line 2"):
         config.load_dotenv(bad)
     config.load_dotenv(tmp_path / "missing.env")  # absent file: nothing happens
+
+
+def test_make_run_stays_embedded_when_dotenv_names_the_stack(tmp_path: Path) -> None:
+    """The .env trap: ``make run``'s commands set the stack's variables to empty, and set values win over .env."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    dry_run = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True).stdout
+    serve = next(line for line in dry_run.splitlines() if "manage.py serve" in line)
+    prefix = shlex.split(serve.removeprefix("exec "))
+    prefix = prefix[: next(i for i, arg in enumerate(prefix) if arg.endswith("python"))]  # up to $(PY)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DATABASE_URL=postgres://u@db/x\nREDIS_URL=redis://r:6379/0\nNOTIFIER_ADDR=n:8081\n")
+    probe = (
+        "import os, sys; from pathlib import Path; from neonchat import config;"
+        f"config.load_dotenv(Path({str(dotenv)!r}));"
+        "print([os.environ.get(k) for k in ('DATABASE_URL', 'REDIS_URL', 'NOTIFIER_ADDR')])"
+    )
+    env = {**os.environ, "DATABASE_URL": "postgres://from-the-shell/x"}
+    out = subprocess.run(
+        [*prefix, sys.executable, "-c", probe], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "['', '', '']", (prefix, out.stderr)

@@ -26,7 +26,7 @@ from neonchat.tests.support import assert_error
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/chats/not-a-uuid", "/api/v1/chats/", "/api/v2/chats"])
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/chats/not-a-uuid", "/api/v1/nope/", "/api/v2/chats"])
 def test_unknown_api_path_is_404_in_error_shape(client_for, alice: User, path: str) -> None:
     assert_error(client_for(alice).get(path), 404, "not_found")
 

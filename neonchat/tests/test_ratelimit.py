@@ -62,12 +62,12 @@ def test_limit_is_per_user_across_tokens(settings, frozen_clock, client_for, ali
         AttributeError("'NoneType' object has no attribute 'readline'"),
     ],
 )
-def test_store_outage_fails_open(
-    settings, monkeypatch: pytest.MonkeyPatch, client_for, alice: User, failure: Exception
-) -> None:
+def test_store_outage_fails_open(settings, monkeypatch: pytest.MonkeyPatch, alice: User, failure: Exception) -> None:
+    """The login limit fails open. (A Bearer request's hit shares the token check's round trip,
+    and a token that cannot be checked is a 503: accounts' tests.)"""
     import redis
 
-    settings.RATE_LIMIT_PER_MINUTE = 1
+    settings.LOGIN_RATE_LIMIT_PER_MINUTE = 1
     error = redis.ConnectionError("down") if isinstance(failure, ConnectionError) else failure
 
     def broken(*args: object, **kwargs: object) -> float:
@@ -75,7 +75,18 @@ def test_store_outage_fails_open(
 
     monkeypatch.setattr(ratelimit, "hit_window", broken)
     for _ in range(3):
-        assert client_for(alice).get("/api/v1/users/me").status_code == 200
+        assert login("alice").status_code == 200
+
+
+def test_bearer_requests_count_once_each(settings, frozen_clock, client_for, alice: User) -> None:
+    """The token check counts the hit and the throttle reuses it: N requests are N hits, not 2N."""
+    settings.RATE_LIMIT_PER_MINUTE = 4
+    client = client_for(alice)
+    assert [client.get("/api/v1/chats").status_code for _ in range(5)] == [200, 200, 200, 200, 429]
+    from neonchat import kv
+
+    key, _ = ratelimit.window_key("user", ratelimit.user_ident(alice.pk))
+    assert kv.sync_client().get(key) == "5"
 
 
 def test_login_throttled_per_username_across_ips(settings, frozen_clock, alice: User) -> None:

@@ -165,3 +165,18 @@ def test_an_unusable_secret_file_stops_start_naming_jwt_secret(load, tmp_path: P
     if os.geteuid() != 0:  # root writes anywhere
         with pytest.raises(ConfigError, match="JWT_SECRET"):
             load(SQLITE_PATH=str(tmp_path / "ro" / "sub" / "db.sqlite3"))
+
+
+def test_env_example_lists_every_setting_the_code_reads() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    read: set[str] = set()
+    for path in [*root.glob("*/settings/*.py"), *root.glob("*/*.py")]:
+        if ".venv" not in path.parts and "bench" not in path.parts:
+            read |= set(re.findall(r'config\.get_\w+\("([A-Z_]+)"', path.read_text()))
+    example = (root / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.MULTILINE))
+    assert read, "no settings found"
+    assert read - listed == set()

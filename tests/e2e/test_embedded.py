@@ -50,7 +50,8 @@ async def test_console_client_sends_and_receives(embedded: Proc) -> None:
 
     a, b = register(embedded.url), register(embedded.url)
     chat_id = open_chat(embedded.url, a, b)
-    env = base_env(NEONCHAT_PASSWORD="correct-horse-battery", DATABASE_URL="", REDIS_URL="")
+    # LOG_LEVEL=info, as a user runs it: library request logs must still stay off the chat screen.
+    env = base_env(NEONCHAT_PASSWORD="correct-horse-battery", DATABASE_URL="", REDIS_URL="", LOG_LEVEL="info")
     args = [
         sys.executable,
         "manage.py",
@@ -63,7 +64,9 @@ async def test_console_client_sends_and_receives(embedded: Proc) -> None:
         b.username,
     ]
     async with websockets.connect(f"{embedded.ws}?token={b.token}") as wb:
-        client = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        client = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         assert client.stdin is not None and client.stdout is not None
         async with asyncio.timeout(20):
             while "connected" not in (await asyncio.to_thread(client.stdout.readline)):
@@ -80,9 +83,15 @@ async def test_console_client_sends_and_receives(embedded: Proc) -> None:
             )
             while "hi terminal" not in (await asyncio.to_thread(client.stdout.readline)):
                 pass
+            client.stdin.write("/away\n")
+            client.stdin.flush()
+            while "you are now away" not in (await asyncio.to_thread(client.stdout.readline)):
+                pass
         client.stdin.write("/quit\n")
         client.stdin.flush()
         assert client.wait(10) == 0
+        assert client.stderr is not None
+        assert "HTTP Request" not in client.stderr.read()  # library logging stays off the chat screen
 
 
 async def test_console_client_searches_messages(embedded: Proc) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import getpass
 import html
 import json
+import logging
 import os
 import sys
 import threading
@@ -22,6 +23,11 @@ from urllib.parse import urlsplit
 import httpx
 import websockets
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+def _default_url() -> str:
+    """The api this checkout serves: ``make stack``'s ``API_PORT`` or ``make run``'s ``PORT`` (8080)."""
+    return f"http://127.0.0.1:{os.environ.get('API_PORT') or os.environ.get('PORT') or 8080}"
 
 
 def _ws_url(api_url: str) -> str:
@@ -117,6 +123,8 @@ class ConsoleChat:
                         await self.search(line.removeprefix("/search").strip())
                     else:
                         await ws.send(json.dumps(self._frame(chat_id, line)))
+                        if line.strip() in ("/away", "/online"):
+                            self.say(f"* you are now {line.strip()[1:]}")
             finally:
                 reader.cancel()
 
@@ -163,15 +171,19 @@ class Command(BaseCommand):
     help = "Chat in the terminal: log in, open a chat, send and receive in realtime."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--url", default="http://127.0.0.1:8080", help="API base URL")
+        parser.add_argument("--url", default=None, help="API base URL (default: 127.0.0.1 on $API_PORT, $PORT or 8080)")
         parser.add_argument("--ws", default=None, help="WebSocket URL (default: the API host's /ws)")
         parser.add_argument("--username", required=True)
         parser.add_argument("--password", default=None, help="default: $NEONCHAT_PASSWORD or a prompt")
         parser.add_argument("--chat", default=None, help="partner username (starts the chat if needed)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Library logs (httpx's request lines, websockets') would land in the middle of the chat.
+        for name in ("httpx", "httpcore", "websockets"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         password = options["password"] or os.environ.get("NEONCHAT_PASSWORD") or getpass.getpass("password: ")
-        client = ConsoleChat(options["url"], options["ws"] or _ws_url(options["url"]), self.stdout)
+        url = options["url"] or _default_url()
+        client = ConsoleChat(url, options["ws"] or _ws_url(url), self.stdout)
         try:
             asyncio.run(self._run(client, options["username"], password, options["chat"]))
         except (httpx.HTTPError, OSError, websockets.WebSocketException) as error:

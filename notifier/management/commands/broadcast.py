@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
@@ -19,6 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--user", action="append", default=[], help="username (repeatable)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.NOTIFIER_ADDR and not settings.REDIS_URL:
+            # Embedded mode: the server's WebSockets live in the server's own process, out of this one's reach.
+            raise CommandError(
+                "broadcast needs stack mode (REDIS_URL, NOTIFIER_ADDR); in embedded mode, send it from the admin: "
+                "/admin/chats/chat/, select chats, action 'Send a system message to the members of the selected chats'"
+            )
         names: list[str] = options["user"]
         users = (
             {u.username.lower(): str(u.pk) for u in User.objects.filter(username__lower__in=[n.lower() for n in names])}
