@@ -22,8 +22,11 @@ class Chat(models.Model):
     user_low = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     user_high = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     last_seq = models.BigIntegerField(default=0)
+    # Not indexed: every send moves it, and an update that changes no indexed
+    # column stays on its heap page (HOT) instead of touching every index. Only
+    # a hard delete of messages (a user or chat deleted) looks chats up by it.
     last_message = models.ForeignKey(
-        "messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now_add=True)

@@ -61,11 +61,13 @@ ATTEMPTS = 3
 _LOCK_CHATS = "SELECT 1 FROM chats WHERE id = ANY(%(chats)s::uuid[]) ORDER BY id FOR UPDATE"
 
 # 2. The send of every accepted row. A row is accepted if its sender is a member
-#    of its chat and its (sender, request_id) is not stored yet. Each chat's
-#    last_seq moves by its number of accepted rows; the rows take the seqs
-#    in arrival order (ord); the senders' watermarks move to their newest.
-#    chats.last_message_id points at a row inserted in the same statement
-#    (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED).
+#    of its chat and its (sender, request_id) is not stored yet. The rows take
+#    the seqs after the chat's last_seq in arrival order (ord): the chats are
+#    locked since statement 1, so this statement's snapshot holds their latest
+#    last_seq, which then moves by the number of accepted rows. The senders'
+#    watermarks move to their newest. chats.last_message_id points at a row
+#    inserted in the same statement (Django's foreign keys are DEFERRABLE
+#    INITIALLY DEFERRED).
 _SEND_BATCH = """
 WITH input AS (
     SELECT * FROM unnest(
@@ -73,26 +75,23 @@ WITH input AS (
         %(requests)s::uuid[], %(times)s::timestamptz[]
     ) WITH ORDINALITY AS t(id, chat_id, sender_id, text, request_id, created_at, ord)
 ), accepted AS (
-    SELECT i.*, row_number() OVER (PARTITION BY i.chat_id ORDER BY i.ord) AS n
+    SELECT i.*, c.last_seq + row_number() OVER (PARTITION BY i.chat_id ORDER BY i.ord) AS seq
     FROM input i
     JOIN chat_members cm ON cm.user_id = i.sender_id AND cm.chat_id = i.chat_id
+    JOIN chats c ON c.id = i.chat_id
     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = i.sender_id AND m.request_id = i.request_id)
 ), per_chat AS (
-    SELECT chat_id, count(*) AS added, max(created_at) AS newest, (array_agg(id ORDER BY ord DESC))[1] AS last_id
+    SELECT chat_id, max(seq) AS last_seq, max(created_at) AS newest, (array_agg(id ORDER BY seq DESC))[1] AS last_id
     FROM accepted GROUP BY chat_id
 ), bumped AS (
-    UPDATE chats c SET last_seq = c.last_seq + p.added, updated_at = GREATEST(c.updated_at, p.newest),
-        last_message_id = p.last_id
+    UPDATE chats c SET last_seq = p.last_seq, updated_at = GREATEST(c.updated_at, p.newest), last_message_id = p.last_id
     FROM per_chat p WHERE c.id = p.chat_id
-    RETURNING c.id, c.last_seq - p.added AS base
 ), inserted AS (
     INSERT INTO messages (id, chat_id, sender_id, text, seq, request_id, created_at, updated_at)
-    SELECT a.id, a.chat_id, a.sender_id, a.text, b.base + a.n, a.request_id, a.created_at, a.created_at
-    FROM accepted a JOIN bumped b ON b.id = a.chat_id
-    RETURNING chat_id, sender_id, seq
+    SELECT id, chat_id, sender_id, text, seq, request_id, created_at, created_at FROM accepted
 )
 UPDATE chat_members cm SET last_read_seq = w.seq
-FROM (SELECT chat_id, sender_id, max(seq) AS seq FROM inserted GROUP BY chat_id, sender_id) w
+FROM (SELECT chat_id, sender_id, max(seq) AS seq FROM accepted GROUP BY chat_id, sender_id) w
 WHERE cm.chat_id = w.chat_id AND cm.user_id = w.sender_id AND cm.last_read_seq < w.seq
 """
 

@@ -13,8 +13,10 @@ TEXT_MAX = 4096
 
 class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    chat = models.ForeignKey("chats.Chat", on_delete=models.CASCADE, related_name="messages")
-    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No index of their own: (chat, seq) and (sender, request_id) below lead with
+    # them, and every index is paid again by each message stored.
+    chat = models.ForeignKey("chats.Chat", on_delete=models.CASCADE, related_name="messages", db_index=False)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     text = models.TextField(blank=True)
     seq = models.BigIntegerField()
     request_id = models.UUIDField()
