@@ -42,7 +42,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from messaging.metrics import send_batch_size
 from messaging.models import Message
-from messaging.payloads import message_payload
+from messaging.payloads import message_fields, message_payload
 from messaging.services import message_send, validate_text
 from messaging.signals import CommittedMessage, messages_committed
 from neonchat.db import db_call
@@ -150,11 +150,12 @@ def _outcome(send: Send, row: Sequence[Any] | None) -> SendResult | BaseExceptio
         return NotFound("Chat not found.", code="chat_not_found")
     if row[1] != send.chat_id:
         return Conflict("This request_id was already used for another chat.", code="request_id_reused")
-    message = Message(
-        id=row[0], chat_id=row[1], sender_id=row[2], text=row[3], seq=row[4],
-        request_id=row[5], created_at=row[6], updated_at=row[7], deleted_at=row[8],
+    message_id, chat_id, sender_id, text, seq, _, created_at, updated_at, deleted_at, low, high = row
+    payload = message_fields(
+        message_id=message_id, chat_id=chat_id, sender_id=sender_id, text=text, seq=seq,
+        created_at=created_at, updated_at=updated_at, deleted_at=deleted_at,
     )  # fmt: skip
-    return message_payload(message), [str(row[9]), str(row[10])], row[0] == send.id
+    return payload, [str(low), str(high)], message_id == send.id
 
 
 def conninfo(options: str = "") -> str:

@@ -62,6 +62,11 @@ class ClientStalled(Exception):
     """A send to the client did not complete within ``WS_WRITE_TIMEOUT``: it stopped reading."""
 
 
+class ClientGone(Exception):
+    """The socket closed under a send (the ASGI server raises an ``OSError``); its
+    disconnect is on its way, and there is nobody left to answer."""
+
+
 class FrameError(Exception):
     def __init__(self, code: str, message: str, request_id: str | None = None):
         super().__init__(message)
@@ -200,6 +205,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if not self._stalled:
                 raise
             # Our own doing (see ``_send_json``): returning lets the server drop the socket.
+        except ClientGone:
+            pass  # an event for a socket that just closed: nothing to answer
         finally:
             if self.registered:
                 await self.disconnect(1006)
@@ -272,7 +279,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 await self._handle(await inbox.get())
-        except ClientStalled:
+        except (ClientStalled, ClientGone):
             return  # the consumer is being ended (see ``_send_json``)
         except Exception:  # a bug, not bad input: never leave the socket unanswered
             logger.exception("frame handling crashed; closing the connection")
@@ -326,6 +333,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if self._main is not None and self._main is not asyncio.current_task():
                     self._main.cancel()  # the consumer's own loop may be waiting on the socket too
             raise ClientStalled from None
+        except OSError:  # after TimeoutError, which is one too
+            raise ClientGone from None
 
     async def _send_error(self, code: str, message: str, request_id: str | None = None) -> None:
         ws_errors.labels(code).inc()

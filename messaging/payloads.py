@@ -15,15 +15,26 @@ def iso(moment: datetime) -> str:
 
 
 def message_payload(message: Message) -> dict[str, Any]:
+    return message_fields(
+        message_id=message.pk, chat_id=message.chat_id, sender_id=message.sender_id, text=message.text,
+        seq=message.seq, created_at=message.created_at, updated_at=message.updated_at, deleted_at=message.deleted_at,
+    )  # fmt: skip
+
+
+def message_fields(
+    *, message_id: Any, chat_id: Any, sender_id: Any, text: str, seq: int,
+    created_at: datetime, updated_at: datetime, deleted_at: datetime | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The message shape from its columns (a row of the send path) or a model."""
     return {
-        "id": str(message.pk),
-        "chat_id": str(message.chat_id),
-        "sender_id": str(message.sender_id),
-        "text": "" if message.deleted_at else message.text,
-        "seq": message.seq,
-        "created_at": iso(message.created_at),
-        "updated_at": iso(message.updated_at),
-        "deleted": message.deleted_at is not None,
+        "id": str(message_id),
+        "chat_id": str(chat_id),
+        "sender_id": str(sender_id),
+        "text": "" if deleted_at else text,
+        "seq": seq,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
+        "deleted": deleted_at is not None,
     }
 
 
