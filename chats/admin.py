@@ -61,11 +61,11 @@ class ChatAdmin(admin.ModelAdmin):
 
     @admin.display(description="member", ordering="user_low__username")
     def member_one(self, obj: Chat) -> str:
-        return obj.user_low.username
+        return obj.user_low.username if obj.user_low else ""
 
     @admin.display(description="member", ordering="user_high__username")
     def member_two(self, obj: Chat) -> str:
-        return obj.user_high.username
+        return obj.user_high.username if obj.user_high else ""
 
     @admin.display(description=f"recent messages (last {RECENT_MESSAGES}, newest first)")
     def recent_messages(self, obj: Chat) -> str:

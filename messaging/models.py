@@ -12,6 +12,10 @@ TEXT_MAX = 4096
 
 
 class Message(models.Model):
+    class Kind(models.TextChoices):
+        TEXT = "text"
+        EVENT = "event"  # a membership change of a group: text "", details in ``event``
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of their own: (chat, seq) and (sender, request_id) below lead with
     # them, and every index is paid again by each message stored.
@@ -23,6 +27,9 @@ class Message(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TEXT, db_default=Kind.TEXT)
+    # {"type": "member_added|member_removed|member_left|title_changed|chat_created", "user_ids", "title"}
+    event = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "messages"
@@ -35,6 +42,8 @@ class Message(models.Model):
             # Search walks this newest first for a word in many messages, keeping the
             # caller's chats inside the index (messaging/search.py, docs/search.md).
             models.Index(fields=["created_at", "chat"], name="messages_search_order_idx"),
+            # Unread counts skip event messages: the few after a watermark, found here.
+            models.Index(fields=["chat", "seq"], condition=models.Q(kind="event"), name="messages_chat_event_idx"),
         ]
 
     def __str__(self) -> str:

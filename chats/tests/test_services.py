@@ -29,6 +29,7 @@ class Recorder:
 def test_pair_is_stored_ordered_and_unique(alice: User, bob: User) -> None:
     chat, created = chat_get_or_create(user_id=bob.pk, partner_id=alice.pk)
     assert created
+    assert chat.user_low_id is not None and chat.user_high_id is not None
     assert chat.user_low_id < chat.user_high_id
     again, created_again = chat_get_or_create(user_id=alice.pk, partner_id=bob.pk)
     assert again.pk == chat.pk and not created_again
