@@ -18,14 +18,17 @@ def message_payload(message: Message) -> dict[str, Any]:
     return message_fields(
         message_id=message.pk, chat_id=message.chat_id, sender_id=message.sender_id, text=message.text,
         seq=message.seq, created_at=message.created_at, updated_at=message.updated_at, deleted_at=message.deleted_at,
+        kind=message.kind, event=message.event,
     )  # fmt: skip
 
 
 def message_fields(
     *, message_id: Any, chat_id: Any, sender_id: Any, text: str, seq: int,
     created_at: datetime, updated_at: datetime, deleted_at: datetime | None,
+    kind: str = "text", event: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The message shape from its columns (a row of the send path) or a model."""
+    """The message shape from its columns (a row of the send path) or a model.
+    ``kind`` "text" (``event`` null) or "event" (a group's membership change)."""
     return {
         "id": str(message_id),
         "chat_id": str(chat_id),
@@ -35,6 +38,8 @@ def message_fields(
         "created_at": iso(created_at),
         "updated_at": iso(updated_at),
         "deleted": deleted_at is not None,
+        "kind": kind,
+        "event": event,
     }
 
 

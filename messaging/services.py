@@ -38,16 +38,30 @@ def validate_text(text: str) -> str:
 
 # PostgreSQL: a send is ONE statement, atomic by itself and one round trip.
 # (Its many-row form, for the WebSocket group commit: messaging/batching.py.)
-# The UPDATE checks membership, takes the chat row lock until commit and
-# allocates the next seq (concurrent sends queue here, so seq has no gap); the
-# INSERT takes that seq; the sender's read watermark moves to their message.
-# chats.last_message_id points at the row inserted in the same statement
-# (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED).
+# The UPDATE takes the chat row lock until commit and allocates the next seq
+# (concurrent sends queue here, so seq has no gap); the INSERT takes that seq;
+# the sender's read watermark moves to their message. chats.last_message_id
+# points at the row inserted in the same statement (Django's foreign keys are
+# DEFERRABLE INITIALLY DEFERRED).
+# Membership: a direct chat's pair is on the locked row itself (re-checked
+# after a wait). A group's members are read on the statement's snapshot, taken
+# before the lock wait; a membership change commits under the same lock and
+# bumps members_version, so the UPDATE, which re-reads the locked row, only
+# proceeds if the version is still the one of that snapshot. Otherwise no row
+# comes back and the send is retried behind an explicit lock (_store).
 _SEND_STATEMENT = """
-WITH bumped AS (
+WITH seen AS (
+    SELECT c.members_version,
+           CASE WHEN c.kind = 'group'
+                THEN ARRAY(SELECT cm.user_id FROM chat_members cm WHERE cm.chat_id = c.id)
+                ELSE ARRAY[c.user_low_id, c.user_high_id] END AS members
+    FROM chats c
+    WHERE c.id = %(chat)s AND (c.user_low_id = %(sender)s OR c.user_high_id = %(sender)s OR (c.kind = 'group'
+          AND EXISTS (SELECT 1 FROM chat_members cm WHERE cm.chat_id = c.id AND cm.user_id = %(sender)s)))
+), bumped AS (
     UPDATE chats SET last_seq = last_seq + 1, updated_at = %(now)s, last_message_id = %(id)s
-    WHERE id = %(chat)s AND (user_low_id = %(sender)s OR user_high_id = %(sender)s)
-    RETURNING last_seq, user_low_id, user_high_id
+    WHERE id = %(chat)s AND members_version = (SELECT members_version FROM seen)
+    RETURNING last_seq
 ), inserted AS (
     INSERT INTO messages (id, chat_id, sender_id, text, seq, request_id, created_at, updated_at)
     SELECT %(id)s, %(chat)s, %(sender)s, %(text)s, last_seq, %(request)s, %(now)s, %(now)s FROM bumped
@@ -57,13 +71,15 @@ WITH bumped AS (
     WHERE chat_members.chat_id = %(chat)s AND chat_members.user_id = %(sender)s
       AND chat_members.last_read_seq < inserted.seq
 )
-SELECT last_seq, user_low_id, user_high_id FROM bumped
+SELECT last_seq, (SELECT members FROM seen) FROM bumped
 """
 
-# Other databases (SQLite in embedded mode): the same steps, inside atomic().
+# Other databases (SQLite in embedded mode, one writer): the same steps, inside atomic().
 _BUMP_CHAT = (
     "UPDATE chats SET last_seq = last_seq + 1, updated_at = %s, last_message_id = %s "
-    "WHERE id = %s AND (user_low_id = %s OR user_high_id = %s) RETURNING last_seq, user_low_id, user_high_id"
+    "WHERE id = %s AND (user_low_id = %s OR user_high_id = %s OR (kind = 'group' AND EXISTS "
+    "(SELECT 1 FROM chat_members cm WHERE cm.chat_id = chats.id AND cm.user_id = %s))) "
+    "RETURNING last_seq, kind, user_low_id, user_high_id"
 )
 
 Row = tuple[Any, ...]
@@ -97,6 +113,7 @@ def _store_in_one_statement(message: Message) -> Row | None:
 
 
 def _store_step_by_step(message: Message) -> Row | None:
+    sender = _db_uuid(message.sender_id)
     with connection.cursor() as cursor:
         cursor.execute(
             _BUMP_CHAT,
@@ -104,8 +121,7 @@ def _store_step_by_step(message: Message) -> Row | None:
                 connection.ops.adapt_datetimefield_value(message.created_at),
                 _db_uuid(message.pk),
                 _db_uuid(message.chat_id),
-                _db_uuid(message.sender_id),
-                _db_uuid(message.sender_id),
+                *(sender, sender, sender),
             ],
         )
         row: Row | None = cursor.fetchone()
@@ -116,7 +132,27 @@ def _store_step_by_step(message: Message) -> Row | None:
     ChatMember.objects.filter(chat_id=message.chat_id, user_id=message.sender_id, last_read_seq__lt=message.seq).update(
         last_read_seq=message.seq
     )
-    return row
+    if row[1] == Chat.Kind.GROUP:
+        return row[0], list(ChatMember.objects.filter(chat_id=message.chat_id).values_list("user_id", flat=True))
+    return row[0], [row[2], row[3]]
+
+
+def _store(message: Message) -> Row | None:
+    """``(seq, member ids)`` of the stored message, or ``None`` if the sender is not a member."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return _store_step_by_step(message)
+    # A lone statement needs no transaction of its own (autocommit); inside an
+    # outer transaction it gets a savepoint so a duplicate can roll back alone.
+    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+        row = _store_in_one_statement(message)
+    if row is not None:
+        return row
+    # Not a member, or the group's membership changed while the statement waited
+    # for the chat's lock: decide behind the lock, on a snapshot taken after it.
+    with transaction.atomic():
+        Chat.objects.select_for_update().filter(pk=message.chat_id).values_list("pk").first()
+        return _store_in_one_statement(message)
 
 
 def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: uuid.UUID) -> Message:
@@ -125,21 +161,16 @@ def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: 
         id=uuid.uuid4(), chat_id=chat_id, sender_id=sender_id, text=text, seq=0,
         request_id=request_id, created_at=now, updated_at=now,
     )  # fmt: skip
-    one_statement = connection.vendor == "postgresql"
-    # A lone statement needs no transaction of its own (autocommit); inside an
-    # outer transaction it gets a savepoint so a duplicate can roll back alone.
-    needs_atomic = not one_statement or connection.in_atomic_block
-    with transaction.atomic() if needs_atomic else contextlib.nullcontext():
-        row = _store_in_one_statement(message) if one_statement else _store_step_by_step(message)
-        if row is None:
-            raise NotFound("Chat not found.", code="chat_not_found")
-        message.seq = int(row[0])
-        payload = message_payload(message)
-        members = [str(uuid.UUID(str(row[1]))), str(uuid.UUID(str(row[2])))]
-        origin = origin_var.get()
-        transaction.on_commit(
-            lambda: message_committed.send(sender=Message, message=payload, member_ids=members, origin=origin)
-        )
+    row = _store(message)
+    if row is None:
+        raise NotFound("Chat not found.", code="chat_not_found")
+    message.seq = int(row[0])
+    payload = message_payload(message)
+    members = [str(uuid.UUID(str(uid))) for uid in row[1]]
+    origin = origin_var.get()
+    transaction.on_commit(
+        lambda: message_committed.send(sender=Message, message=payload, member_ids=members, origin=origin)
+    )
     return message
 
 
@@ -161,28 +192,36 @@ def message_send(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request
         return existing, False
 
 
-def _own_message_for_update(*, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> Message:
-    if not ChatMember.objects.filter(user_id=user_id, chat_id=chat_id).exists():
+def _message_for_change(*, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, moderate: bool) -> Message:
+    """The message, locked, if the caller may change it: their own, or (``moderate``)
+    any in a group they own or administer. Event messages never change."""
+    member = ChatMember.objects.select_related("chat").filter(user_id=user_id, chat_id=chat_id).first()
+    if member is None:
         raise NotFound("Chat not found.", code="chat_not_found")
     message = Message.objects.select_for_update().filter(pk=message_id, chat_id=chat_id).first()
     if message is None:
         raise NotFound("Message not found.", code="message_not_found")
-    if message.sender_id != user_id:
+    if message.kind == Message.Kind.EVENT:
+        raise PermissionDenied("Event messages cannot be edited or deleted.", code="event_message")
+    moderator = moderate and member.chat.is_group and member.role != ChatMember.Role.MEMBER
+    if message.sender_id != user_id and not moderator:
         raise PermissionDenied("You can only change your own messages.", code="not_message_owner")
+    message.chat = member.chat
     return message
 
 
 @transaction.atomic
 def message_edit(*, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, text: str) -> Message:
+    """Edit one's own message (in groups too: moderators delete, they do not edit)."""
     validate_text(text)
-    message = _own_message_for_update(user_id=user_id, chat_id=chat_id, message_id=message_id)
+    message = _message_for_change(user_id=user_id, chat_id=chat_id, message_id=message_id, moderate=False)
     if message.deleted_at is not None:
         raise Conflict("A deleted message cannot be edited.", code="message_deleted")
     message.text = text
     message.updated_at = datetime.now(tz=UTC)
     message.save(update_fields=["text", "updated_at"])
     payload = message_payload(message)
-    members = Chat.objects.get(pk=chat_id).member_ids()
+    members = message.chat.member_ids()
     transaction.on_commit(lambda: message_updated.send(sender=Message, message=payload, member_ids=members))
     return message
 
@@ -193,20 +232,48 @@ def message_delete(
 ) -> Message:
     """Soft-delete: the row stays as a tombstone so ``seq`` never has a gap.
 
-    Members may delete their own messages; ``moderator=True`` (admin) any.
+    Members may delete their own messages, a group's owner and admins anyone's;
+    ``moderator=True`` (the admin site) any. Event messages stay.
     """
     if moderator:
-        message = Message.objects.select_for_update().filter(pk=message_id, chat_id=chat_id).first()
+        message = (
+            Message.objects.select_for_update().select_related("chat").filter(pk=message_id, chat_id=chat_id).first()
+        )
         if message is None:
             raise NotFound("Message not found.", code="message_not_found")
+        if message.kind == Message.Kind.EVENT:
+            raise PermissionDenied("Event messages cannot be edited or deleted.", code="event_message")
     else:
         assert user_id is not None
-        message = _own_message_for_update(user_id=user_id, chat_id=chat_id, message_id=message_id)
+        message = _message_for_change(user_id=user_id, chat_id=chat_id, message_id=message_id, moderate=True)
     if message.deleted_at is None:
         message.deleted_at = message.updated_at = datetime.now(tz=UTC)
         message.text = ""
         message.save(update_fields=["text", "deleted_at", "updated_at"])
-        members = Chat.objects.get(pk=chat_id).member_ids()
+        members = message.chat.member_ids()
         event = {"chat_id": str(chat_id), "message_id": str(message_id), "seq": message.seq, "member_ids": members}
         transaction.on_commit(lambda: message_deleted.send(sender=Message, **event))
+    return message
+
+
+def event_message_store(*, chat: Chat, actor_id: uuid.UUID, event: dict[str, Any], member_ids: list[str]) -> Message:
+    """Append a group's event message (a membership or title change) to ``chat``,
+    which the caller has locked inside its transaction: the next ``seq``, the
+    actor's watermark moved to it (like a send), ``members_version`` bumped for
+    sends that raced the change (see ``_SEND_STATEMENT``). ``member_ids`` (the
+    members after the change) get it as ``new_message`` after commit."""
+    now = datetime.now(tz=UTC)
+    chat.last_seq += 1
+    message = Message.objects.create(
+        chat_id=chat.pk, sender_id=actor_id, text="", seq=chat.last_seq, request_id=uuid.uuid4(),
+        created_at=now, updated_at=now, kind=Message.Kind.EVENT, event=event,
+    )  # fmt: skip
+    chat.last_message, chat.updated_at = message, now
+    chat.members_version += 1
+    chat.save(update_fields=["last_seq", "last_message", "updated_at", "members_version", "members_count", "title"])
+    ChatMember.objects.filter(chat_id=chat.pk, user_id=actor_id, last_read_seq__lt=message.seq).update(
+        last_read_seq=message.seq
+    )
+    payload = message_payload(message)
+    transaction.on_commit(lambda: message_committed.send(sender=Message, message=payload, member_ids=member_ids))
     return message

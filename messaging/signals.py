@@ -27,3 +27,7 @@ message_updated = Signal()
 message_deleted = Signal()
 # kwargs: chat_id, user_id, message_id (str), seq (int), member_ids (list[str])
 chat_read = Signal()
+# kwargs: chat_id (str), member_ids (the members after the change), added, removed (list[str]) — a
+# group's members or title changed: chat_created to ``added``, chat_removed to ``removed``,
+# chat_updated to the other members
+group_changed = Signal()

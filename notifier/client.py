@@ -101,6 +101,8 @@ def send_request(message: dict[str, Any], member_ids: Sequence[str], origin: str
         created_at=message["created_at"],
         updated_at=message["updated_at"],
         recipient_ids=member_ids,
+        kind=message.get("kind", "text"),
+        event_json=signing.event_json(message),
     )
 
 

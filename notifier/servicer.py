@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -86,6 +87,18 @@ def _stored_message(message_id: str) -> tuple[dict[str, Any], list[str]]:
     return message_payload(message), message.chat.member_ids()
 
 
+def _event(raw: str) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("event_json must be a JSON object", code="invalid_event") from None
+    if not isinstance(event, dict):
+        raise InvalidInput("event_json must be a JSON object", code="invalid_event")
+    return event
+
+
 def _signed_message(request: pb.SendMessageRequest) -> tuple[dict[str, Any], list[str]] | None:
     """The request's own copy, if our api/gateway signed it (no database read)."""
     members = list(request.recipient_ids)
@@ -98,6 +111,8 @@ def _signed_message(request: pb.SendMessageRequest) -> tuple[dict[str, Any], lis
         "created_at": request.created_at,
         "updated_at": request.updated_at,
         "deleted": False,
+        "kind": request.kind or "text",
+        "event": _event(request.event_json),
     }
     if not signing.valid(request.metadata.get(signing.METADATA_KEY, ""), message, members):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -27,9 +28,18 @@ def _key() -> bytes:
 
 def _canonical(message: Mapping[str, Any], recipients: Sequence[str]) -> bytes:
     # Fixed-format fields first, the free text last: the encoding is unambiguous.
-    fields = [message[k] for k in ("id", "chat_id", "sender_id", "seq", "created_at", "updated_at")]
+    fields = [
+        *(message[k] for k in ("id", "chat_id", "sender_id", "seq", "created_at", "updated_at")),
+        message.get("kind", "text"),
+    ]
     head = "|".join([*map(str, fields), ",".join(recipients)])
-    return f"{head}|{message['text']}".encode("utf-8", "surrogatepass")
+    return f"{head}|{event_json(message)}|{message['text']}".encode("utf-8", "surrogatepass")
+
+
+def event_json(message: Mapping[str, Any]) -> str:
+    """An event message's details as they travel (``SendMessageRequest.event_json``); "" for text."""
+    event = message.get("event")
+    return "" if event is None else json.dumps(event, sort_keys=True, separators=(",", ":"))
 
 
 def sign(message: Mapping[str, Any], recipients: Sequence[str]) -> str:

@@ -15,7 +15,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('chats', '0003_hot_path_indexes'),
-        ('messaging', '0003_hot_path_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

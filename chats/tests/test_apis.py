@@ -44,6 +44,9 @@ def test_create_then_existing_from_either_side(client_for, alice: User, bob: Use
     body = first.json()
     assert set(body) == {
         "id",
+        "kind",
+        "title",
+        "members_count",
         "partner",
         "last_message",
         "unread_count",
@@ -53,6 +56,7 @@ def test_create_then_existing_from_either_side(client_for, alice: User, bob: Use
         "updated_at",
     }
     assert body["partner"] == {"id": str(bob.pk), "username": "bob", "online": False}
+    assert (body["kind"], body["title"], body["members_count"]) == ("direct", None, 2)
     assert body["last_message"] is None
     assert body["unread_count"] == 0 and body["last_seq"] == 0
     assert body["updated_at"].endswith("Z")

@@ -10,7 +10,6 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY: sends go on while it is built
 
     dependencies = [
-        ('chats', '0004_groups'),
         ('messaging', '0003_hot_path_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

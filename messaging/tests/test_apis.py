@@ -16,7 +16,7 @@ from neonchat.tests.support import assert_error, seed, send
 
 pytestmark = pytest.mark.django_db
 
-MESSAGE_KEYS = {"id", "chat_id", "sender_id", "text", "seq", "created_at", "updated_at", "deleted"}
+MESSAGE_KEYS = {"id", "chat_id", "sender_id", "text", "seq", "created_at", "updated_at", "deleted", "kind", "event"}
 
 
 def messages_url(chat: Chat | str, message: Message | str | None = None) -> str:

@@ -220,6 +220,8 @@ def test_message_committed_fires_once_after_commit(
         "created_at": call["message"]["created_at"],
         "updated_at": call["message"]["updated_at"],
         "deleted": False,
+        "kind": "text",
+        "event": None,
     }
     assert call["message"]["created_at"].endswith("Z")
 

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SendMessageRequest(_message.Message):
-    __slots__ = ("message_id", "chat_id", "sender_id", "text", "timestamp", "metadata", "seq", "created_at", "updated_at", "recipient_ids")
+    __slots__ = ("message_id", "chat_id", "sender_id", "text", "timestamp", "metadata", "seq", "created_at", "updated_at", "recipient_ids", "kind", "event_json")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,8 @@ class SendMessageRequest(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    EVENT_JSON_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     chat_id: str
     sender_id: str
@@ -35,7 +37,9 @@ class SendMessageRequest(_message.Message):
     created_at: str
     updated_at: str
     recipient_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, message_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., text: _Optional[str] = ..., timestamp: _Optional[int] = ..., metadata: _Optional[_Mapping[str, str]] = ..., seq: _Optional[int] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., recipient_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    kind: str
+    event_json: str
+    def __init__(self, message_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., text: _Optional[str] = ..., timestamp: _Optional[int] = ..., metadata: _Optional[_Mapping[str, str]] = ..., seq: _Optional[int] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., recipient_ids: _Optional[_Iterable[str]] = ..., kind: _Optional[str] = ..., event_json: _Optional[str] = ...) -> None: ...
 
 class SendMessageResponse(_message.Message):
     __slots__ = ("success", "delivered_to", "failed_users", "error_message")
