@@ -9,17 +9,20 @@ processes arrive through the user's channel-layer group and are filtered by scop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 import redis
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -29,6 +32,7 @@ from chats.services import chat_mark_read
 from messaging.batching import message_send_async
 from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
 from messaging.presence import presence_changed, went_offline
+from messaging.stalls import stall_watch
 from neonchat import jsonlimits
 from neonchat.db import db_call
 from neonchat.errors import ApplicationError
@@ -36,7 +40,7 @@ from neonchat.health import in_flight
 from neonchat.observability import request_id_var
 from neonchat.origins import host_allowed, origin_allowed
 from neonchat.ratelimit import take_token
-from neonchat.realtime import BROADCAST_GROUP, origin_var, publish, user_group
+from neonchat.realtime import BROADCAST_GROUP, origin_var, publish, release_channel, user_group
 from presence import store
 from presence.heartbeat import registry
 
@@ -56,10 +60,6 @@ FRAME_RATES = {"typing": 1.0, "read": 2.0, "ping": 1.0, "presence": 0.2}
 INBOX_SIZE = 64  # client frames a connection may have waiting; then its socket waits
 
 _open_connections = 0
-
-
-class ClientStalled(Exception):
-    """A send to the client did not complete within ``WS_WRITE_TIMEOUT``: it stopped reading."""
 
 
 class ClientGone(Exception):
@@ -115,7 +115,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._expiry: asyncio.TimerHandle | None = None
         self._inbox: asyncio.Queue[str | bytes | None] | None = None
         self._main: asyncio.Task[Any] | None = None
+        self._events: asyncio.Task[None] | None = None
         self._stalled = False
+        self._writes = 0  # writes in progress (the frame task's and the event task's)
+        self.write_waiting_since = 0.0
         self._came_online = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -195,21 +198,74 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("connection cleanup failed; the presence reaper will finish it", exc_info=True)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Clean up however the connection ends: Channels calls ``disconnect`` only
-        for a disconnect message, not when the handshake's ``accept`` fails or the
-        consumer raises, and a registered connection must never stay online."""
+        """Channels' ``AsyncConsumer.__call__`` with a leaner loop, and cleanup
+        however the connection ends.
+
+        Channels waits on the socket and the channel layer together with
+        ``asyncio.wait`` and a new task per message; here each source has its own
+        loop: the socket's in this task, the channel layer's in ``_events``
+        (started once the handshake is decided, so no event is sent before
+        ``accept``). Channels calls ``disconnect`` only for a disconnect message,
+        not when the handshake's ``accept`` fails or the consumer raises, and a
+        registered connection must never stay online.
+        """
         self._main = asyncio.current_task()
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
         try:
-            await super().__call__(scope, receive, send)
-        except (ClientStalled, asyncio.CancelledError):
+            await self.dispatch(await receive())  # websocket.connect: the handshake
+            if self.registered:  # accepted
+                self._events = asyncio.create_task(self._pump_events(self.channel_layer.receive))
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass  # the client disconnected
+        except asyncio.CancelledError:
             if not self._stalled:
                 raise
-            # Our own doing (see ``_send_json``): returning lets the server drop the socket.
+            # Our own doing (see ``stalled``): returning lets the server drop the socket.
         except ClientGone:
-            pass  # an event for a socket that just closed: nothing to answer
+            pass  # the socket closed under a send: nobody is left to answer
         finally:
+            await self._stop_events()
             if self.registered:
                 await self.disconnect(1006)
+
+    async def _pump_events(self, receive: Callable[[str], Awaitable[dict[str, Any]]]) -> None:
+        """Hand the channel layer's events for this connection to their handlers, in order."""
+        channel = self.channel_name
+        try:
+            while True:
+                await self.dispatch(await receive(channel))
+        except ClientGone:
+            return  # its disconnect is on the way to the socket loop
+        except Exception:  # a bug: never leave the socket half served
+            logger.exception("event handling crashed; closing the connection")
+            with contextlib.suppress(Exception):
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+
+    async def _stop_events(self) -> None:
+        task, self._events = self._events, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # The layer forgets a channel when a pending receive is cancelled; if the
+        # event loop was cancelled inside a handler instead (or never started), say so.
+        await release_channel(self.channel_layer, self.channel_name)
+
+    def stalled(self) -> None:
+        """No write to the client progressed for ``WS_WRITE_TIMEOUT``: it stopped reading.
+        The connection ends and the client resyncs from history when it comes
+        back, instead of events piling up in this process."""
+        if self._stalled:
+            return
+        self._stalled = True
+        logger.warning("client stopped reading for %.0fs; dropping the connection", settings.WS_WRITE_TIMEOUT)
+        if self._main is not None:
+            self._main.cancel()  # its cleanup ends the other tasks of this connection
 
     def _header(self, name: str) -> str | None:
         wanted = name.encode()
@@ -279,8 +335,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 await self._handle(await inbox.get())
-        except (ClientStalled, ClientGone):
-            return  # the consumer is being ended (see ``_send_json``)
+        except ClientGone:
+            return  # the consumer is being ended (its disconnect is on the way)
         except Exception:  # a bug, not bad input: never leave the socket unanswered
             logger.exception("frame handling crashed; closing the connection")
             await self.close(code=CLOSE_INTERNAL_ERROR)
@@ -320,21 +376,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return frame
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
-        """Send, or give up on a client that stopped reading (its buffers are full for
-        ``WS_WRITE_TIMEOUT``): the connection ends and the client resyncs from history
-        when it comes back, instead of events piling up in this process."""
+        """Send one frame. A write that waits (the client is not reading) is watched:
+        see :mod:`messaging.stalls` and ``stalled``."""
+        watch = stall_watch()
+        if not self._writes:
+            watch.watch(self)
+        self._writes += 1
         try:
-            async with asyncio.timeout(settings.WS_WRITE_TIMEOUT):
-                await self.send(text_data=orjson.dumps(payload).decode())
-        except TimeoutError:
-            if not self._stalled:
-                self._stalled = True
-                logger.warning("client stopped reading for %.0fs; dropping the connection", settings.WS_WRITE_TIMEOUT)
-                if self._main is not None and self._main is not asyncio.current_task():
-                    self._main.cancel()  # the consumer's own loop may be waiting on the socket too
-            raise ClientStalled from None
-        except OSError:  # after TimeoutError, which is one too
+            await self.base_send({"type": "websocket.send", "text": orjson.dumps(payload).decode()})
+        except OSError:  # the server's ClientDisconnected
             raise ClientGone from None
+        finally:
+            self._writes -= 1
+            if self._writes:
+                self.write_waiting_since = time.monotonic()  # progress: one of two writes went out
+            else:
+                watch.unwatch(self)
 
     async def _send_error(self, code: str, message: str, request_id: str | None = None) -> None:
         ws_errors.labels(code).inc()

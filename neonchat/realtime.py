@@ -76,6 +76,23 @@ async def _pipelined_publish(loop_layer: Any, frames: list[tuple[str, bytes]]) -
             await pipe.execute()
 
 
+async def release_channel(layer: Any, channel: str) -> None:
+    """Forget a consumer's channel once its connection ended.
+
+    channels_redis's pub/sub layer unsubscribes a channel when a ``receive`` on
+    it is cancelled (Channels' own loop always ends that way); a consumer whose
+    event loop ended otherwise (inside a handler, or before it started) calls
+    this to do the same. Other layers need nothing.
+    """
+    loop_layer = _pubsub_shards(layer)
+    if loop_layer is None or loop_layer.channels.pop(channel, None) is None:
+        return
+    try:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+    except Exception as error:  # the layer's transport errors vary by backend
+        logger.warning("unsubscribing %s failed: %r", channel, error)
+
+
 async def publish_many(deliveries: Iterable[Delivery]) -> None:
     """Send each event to every connection of its users, as few round trips as
     the layer allows. Never raises: delivery failures are counted and logged."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
@@ -482,3 +483,27 @@ async def test_frames_and_events_do_not_hop_to_the_sync_thread(monkeypatch: pyte
     assert hops == []
     await comm_a.disconnect()
     await comm_b.disconnect()
+
+
+async def test_every_ended_connection_releases_its_channel() -> None:
+    """The consumer's channel on the pub/sub layer (a queue here, a subscription in
+    Redis) is forgotten however the connection ends: closed by the client, closed
+    by the server from an event (logout), or refused at the handshake."""
+    loop_layer = get_channel_layer()._get_layer()
+    before = set(loop_layer.channels)
+    a, _, _, ta, tb = await make_pair()
+    by_client, by_server = await connect(ta), await connect(tb)
+    assert len(set(loop_layer.channels) - before) == 2
+    await by_client.disconnect()
+    claims = await database_sync_to_async(token_claims)(tb)
+    await database_sync_to_async(token_revoke)(claims=claims)
+    while (output := await by_server.receive_output(timeout=5))["type"] == "websocket.send":
+        pass  # a's presence going offline
+    assert output == {"type": "websocket.close", "code": 4401}
+    await by_server.disconnect()
+    assert await close_code(await connect("garbage")) == 4401
+    for _ in range(50):
+        if set(loop_layer.channels) == before:
+            break
+        await asyncio.sleep(0.02)
+    assert set(loop_layer.channels) - before == set()
