@@ -34,6 +34,15 @@ def membership_get(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | str) -> Cha
     return member
 
 
+def chat_others(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | str) -> list[str]:
+    """The other members of a chat of the user's (typing's audience); 404 if not a member."""
+    member = membership_get(user_id=user_id, chat_id=chat_id)
+    if member.partner_id is not None:
+        return [str(member.partner_id)]
+    others = ChatMember.objects.filter(chat_id=member.chat_id).exclude(user_id=member.user_id)
+    return [str(uid) for uid in others.values_list("user_id", flat=True)]
+
+
 def member_chat_ids(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | None = None) -> list[uuid.UUID]:
     """The chats the user is a member of now; ``chat_id``: only that one, 404
     if the user is not in it."""

@@ -97,12 +97,18 @@ WHERE cm.chat_id = w.chat_id AND cm.user_id = w.sender_id AND cm.last_read_seq <
 # 3. What each (sender, request_id) of the batch now stands for: the row just
 #    inserted or the original of a repeat (same transaction, so both show).
 _FETCH_SENT = """
-SELECT m.id, m.chat_id, m.sender_id, m.text, m.seq, m.request_id, m.created_at, m.updated_at, m.deleted_at,
-       c.user_low_id, c.user_high_id
+SELECT m.id, m.chat_id, m.sender_id, m.text, m.seq, m.request_id, m.created_at, m.updated_at, m.deleted_at
 FROM unnest(%(senders)s::uuid[], %(requests)s::uuid[]) AS r(sender_id, request_id)
 JOIN messages m ON m.sender_id = r.sender_id AND m.request_id = r.request_id
-JOIN chats c ON c.id = m.chat_id
 """
+
+# 4. The recipients: every member of the batch's chats, direct or group, read
+#    once per chat and batch (not per message), behind the locks: a membership
+#    change committed before is seen, a later one waits for this commit and its
+#    event message follows these messages in seq. No cache to invalidate.
+_FETCH_MEMBERS = (
+    "SELECT chat_id, array_agg(user_id) FROM chat_members WHERE chat_id = ANY(%(chats)s::uuid[]) GROUP BY chat_id"
+)
 
 # The send path's connections run only the statements above, over at most
 # MAX_BATCH rows: index lookups row by row are their right plan. The planner
@@ -149,12 +155,12 @@ def _outcome(send: Send, row: Sequence[Any] | None) -> SendResult | BaseExceptio
         return NotFound("Chat not found.", code="chat_not_found")
     if row[1] != send.chat_id:
         return Conflict("This request_id was already used for another chat.", code="request_id_reused")
-    message_id, chat_id, sender_id, text, seq, _, created_at, updated_at, deleted_at, low, high = row
+    message_id, chat_id, sender_id, text, seq, _, created_at, updated_at, deleted_at, members = row
     payload = message_fields(
         message_id=message_id, chat_id=chat_id, sender_id=sender_id, text=text, seq=seq,
         created_at=created_at, updated_at=updated_at, deleted_at=deleted_at,
     )  # fmt: skip
-    return payload, [str(low), str(high)], message_id == send.id
+    return payload, members, message_id == send.id
 
 
 def conninfo(options: str = "") -> str:
@@ -178,11 +184,14 @@ async def _store(pool: AsyncConnectionPool, batch: list[Send]) -> dict[Key, Sequ
         "times": [s.created_at for s in batch],
     }
     send_batch_size.observe(len(batch))
+    locked = sorted(set(chats))
     async with pool.connection() as conn, conn.pipeline():
-        await conn.execute(_LOCK_CHATS, {"chats": sorted(set(chats))})
+        await conn.execute(_LOCK_CHATS, {"chats": locked})
         await conn.execute(_SEND_BATCH, params)
         cursor = await conn.execute(_FETCH_SENT, {"senders": params["senders"], "requests": params["requests"]})
-    return {(row[2], row[5]): row for row in await cursor.fetchall()}
+        members = await conn.execute(_FETCH_MEMBERS, {"chats": locked})
+    recipients = {chat_id: [str(uid) for uid in ids] for chat_id, ids in await members.fetchall()}
+    return {(row[2], row[5]): (*row, recipients.get(row[1], [])) for row in await cursor.fetchall()}
 
 
 class SendBatcher:

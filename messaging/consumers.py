@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.selectors import user_from_token
-from chats.selectors import membership_get
+from chats.selectors import chat_others, membership_get
 from chats.services import chat_mark_read
 from messaging.batching import message_send_async
 from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
@@ -110,7 +110,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self._tasks: set[asyncio.Future[None]] = set()
         self.typing: dict[str, asyncio.TimerHandle] = {}
-        self.member_of: dict[str, str] = {}  # chat_id -> partner_id, cached checks
+        # chat_id -> the other members (typing's audience), cached; dropped on chat_updated/chat_removed
+        self.member_of: dict[str, list[str]] = {}
         self.registered = False
         self._expiry: asyncio.TimerHandle | None = None
         self._inbox: asyncio.Queue[str | bytes | None] | None = None
@@ -311,7 +312,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             member = await db_call(membership_get)(user_id=self.user_id, chat_id=chat_id)
         except ApplicationError:
             return False
-        self.scope_chat, self.scope_partner = str(member.chat_id), str(member.partner_id)
+        # A group-scoped connection gets the presence of everyone the user shares a chat with.
+        partner = member.partner_id
+        self.scope_chat, self.scope_partner = str(member.chat_id), None if partner is None else str(partner)
         return True
 
     # ---- client frames ---------------------------------------------------
@@ -402,13 +405,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return uuid.UUID(self.scope_chat)
         return _uuid_field(frame, "chat_id", request_id)
 
-    async def _partner_in(self, chat_id: str) -> str:
-        """The partner in ``chat_id`` (cached per connection); 404 if not a member."""
-        partner = self.member_of.get(chat_id)
-        if partner is None:
-            member = await db_call(membership_get)(user_id=self.user_id, chat_id=chat_id)
-            partner = self.member_of[chat_id] = str(member.partner_id)
-        return partner
+    async def _others_in(self, chat_id: str) -> list[str]:
+        """The other members of ``chat_id`` (cached per connection); 404 if not a member."""
+        others = self.member_of.get(chat_id)
+        if others is None:
+            others = self.member_of[chat_id] = await db_call(chat_others)(user_id=self.user_id, chat_id=chat_id)
+        return others
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         echo = _echo_id(frame.get("request_id"))
@@ -440,13 +442,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         is_typing = frame.get("is_typing")
         if not isinstance(is_typing, bool):
             raise FrameError("invalid_field", "is_typing must be a boolean")
-        partner = await self._partner_in(chat_id)
+        others = await self._others_in(chat_id)
         if not is_typing:
             await self._stop_typing(chat_id)
             return
         handle = self.typing.pop(chat_id, None)
         if handle is None:  # a refresh only re-arms the timer; no new frame
-            await self._publish_typing(partner, chat_id, True)
+            await self._publish_typing(others, chat_id, True)
         else:
             handle.cancel()
         loop = asyncio.get_running_loop()
@@ -459,12 +461,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handle is None:
             return
         handle.cancel()
-        await self._publish_typing(self.member_of.get(chat_id, ""), chat_id, False)
+        await self._publish_typing(self.member_of.get(chat_id, []), chat_id, False)
 
-    async def _publish_typing(self, partner: str, chat_id: str, is_typing: bool) -> None:
-        if partner:
+    async def _publish_typing(self, others: list[str], chat_id: str, is_typing: bool) -> None:
+        if others:
             event = {"type": "typing.event", "user_id": self.user_id, "chat_id": chat_id, "is_typing": is_typing}
-            await publish([partner], event)
+            await publish(others, event)
 
     async def on_read(self, frame: dict[str, Any]) -> None:
         await self._within_rate("read")
@@ -527,6 +529,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.scope_partner is None or self.scope_partner == event["user_id"]:
             keys = ("event", "user_id", "timestamp")
             await self._send_json({"type": "presence", **{k: event[k] for k in keys}})
+
+    async def chat_created(self, event: dict[str, Any]) -> None:
+        if self._in_scope(event["chat"]["id"]):
+            await self._send_json({"type": "chat_created", "chat": event["chat"]})
+
+    async def chat_updated(self, event: dict[str, Any]) -> None:
+        self.member_of.pop(event["chat"]["id"], None)  # its members may have changed
+        if self._in_scope(event["chat"]["id"]):
+            await self._send_json({"type": "chat_updated", "chat": event["chat"]})
+
+    async def chat_removed(self, event: dict[str, Any]) -> None:
+        """I left or was removed: forget the chat; a connection scoped to it ends (4403)."""
+        chat_id = event["chat_id"]
+        self.member_of.pop(chat_id, None)
+        handle = self.typing.pop(chat_id, None)
+        if handle is not None:
+            handle.cancel()
+        if self._in_scope(chat_id):
+            await self._send_json({"type": "chat_removed", "chat_id": chat_id})
+        if self.scope_chat == chat_id:
+            await self.close(code=CLOSE_FORBIDDEN)
 
     async def system_message(self, event: dict[str, Any]) -> None:
         await self._send_json({"type": "system", "text": event["text"], "metadata": event.get("metadata") or {}})

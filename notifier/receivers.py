@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from accounts.signals import sessions_revoked
+from chats.selectors import chat_views
 from messaging.signals import (
     CommittedMessage,
     chat_read,
+    group_changed,
     message_committed,
     message_deleted,
     message_updated,
     messages_committed,
 )
-from neonchat.realtime import new_message_event, publish_sync
+from neonchat.realtime import Delivery, new_message_event, publish_many, publish_sync
 from notifier.client import async_notifier, notifier_client
 from notifier.delivery import deliver_messages
 
@@ -55,6 +58,19 @@ def on_chat_read(*, chat_id: str, user_id: str, message_id: str, seq: int, membe
     publish_sync([uid for uid in member_ids if uid != user_id], event)
 
 
+def on_group_changed(*, chat_id: str, member_ids: list[str], added: list[str], removed: list[str], **_: Any) -> None:
+    """chat_created to the added, chat_updated to the other members (each their own
+    view of the chat, read in one query), chat_removed to the removed."""
+    views = chat_views(chat_id=chat_id, user_ids=member_ids)
+    fresh = set(added)
+    deliveries: list[Delivery] = [
+        ([uid], {"type": "chat.created" if uid in fresh else "chat.updated", "chat": view})
+        for uid, view in views.items()
+    ]
+    deliveries += [([uid], {"type": "chat.removed", "chat_id": chat_id}) for uid in removed]
+    async_to_sync(publish_many)(deliveries)
+
+
 def on_sessions_revoked(*, user_id: str, jti: str | None, **_: Any) -> None:
     publish_sync([user_id], {"type": "session.revoked", "jti": jti})
 
@@ -65,4 +81,5 @@ def connect() -> None:
     message_updated.connect(on_message_updated, dispatch_uid="notifier.message_updated")
     message_deleted.connect(on_message_deleted, dispatch_uid="notifier.message_deleted")
     chat_read.connect(on_chat_read, dispatch_uid="notifier.chat_read")
+    group_changed.connect(on_group_changed, dispatch_uid="notifier.group_changed")
     sessions_revoked.connect(on_sessions_revoked, dispatch_uid="notifier.sessions_revoked")
