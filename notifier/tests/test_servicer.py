@@ -182,3 +182,45 @@ async def test_signed_requests_skip_the_database_and_forged_ones_are_refused(
     assert info.value.code() == grpc.StatusCode.NOT_FOUND  # unsigned copy: only stored messages
     assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
+
+
+def test_validate_chat_access_of_a_group_is_for_current_members(stub: pb_grpc.NotificationServiceStub) -> None:
+    from messaging.groups import group_create, group_member_remove
+
+    a, b, _ = pair()
+    c = User.objects.create_user(f"c{uuid.uuid4().hex[:8]}", "correct-horse-battery")
+    group = group_create(user_id=a.pk, title="g", member_ids=[b.pk, c.pk])
+    ask = stub.ValidateChatAccess
+    for user in (a, b, c):
+        assert ask(pb.ValidateChatAccessRequest(user_id=str(user.pk), chat_id=str(group.pk)), timeout=5).has_access
+    group_member_remove(user_id=a.pk, chat_id=group.pk, target_id=c.pk)
+    assert not ask(pb.ValidateChatAccessRequest(user_id=str(c.pk), chat_id=str(group.pk)), timeout=5).has_access
+
+
+async def test_a_groups_event_message_travels_signed_with_every_member_as_recipient(
+    stub: pb_grpc.NotificationServiceStub,
+) -> None:
+    from messaging.groups import group_create
+    from messaging.models import Message
+    from messaging.payloads import message_payload
+    from notifier.client import send_request
+
+    a, b, _ = await database_sync_to_async(pair)()
+    group = await database_sync_to_async(group_create)(user_id=a.pk, title="g", member_ids=[b.pk])
+    event = await database_sync_to_async(Message.objects.get)(chat=group)
+    token = (await database_sync_to_async(token_issue)(user=b))[0]
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws?token={token}")
+    assert (await comm.connect(timeout=5))[0]
+    request = send_request(message_payload(event), [str(a.pk), str(b.pk)])
+    assert list(request.recipient_ids) == [str(a.pk), str(b.pk)] and request.kind == "event"
+    reply = await asyncio.to_thread(stub.SendMessage, request, timeout=5)
+    assert reply.delivered_to == 1
+    frame = json.loads(await comm.receive_from(timeout=3))
+    assert frame["message"]["kind"] == "event" and frame["message"]["event"]["type"] == "chat_created"
+    await comm.disconnect()
+    from notifier import signing
+
+    payload = message_payload(event)
+    signature = signing.sign(payload, [str(a.pk), str(b.pk)])
+    forged = {**payload, "event": {"type": "member_removed", "user_ids": [], "title": None}}
+    assert not signing.valid(signature, forged, [str(a.pk), str(b.pk)])  # the event is signed too
