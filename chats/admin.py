@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -11,18 +13,27 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from chats.models import Chat, ChatMember
+from messaging.groups import group_member_remove_moderated
 from messaging.models import Message
 from neonchat.errors import ApplicationError
 from notifier.services import system_broadcast
 
 
 class ChatMemberInline(admin.TabularInline):
+    """A chat's members; in a group, "Delete" removes a member (through the service:
+    event message, frames, the member cut off at once)."""
+
     model = ChatMember
     fk_name = "chat"
     extra = 0
-    fields = ("user", "partner", "last_read_seq", "joined_at")
+    fields = ("user", "role", "partner", "last_read_seq", "joined_at")
     readonly_fields = fields
-    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Chat | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Chat | None = None) -> bool:
+        return obj is not None and obj.is_group and super().has_delete_permission(request, obj)
 
 
 class BroadcastForm(forms.Form):
@@ -49,12 +60,15 @@ RECENT_MESSAGES = 50
 
 @admin.register(Chat)
 class ChatAdmin(admin.ModelAdmin):
-    list_display = ("id", "member_one", "member_two", "last_seq", "updated_at")
-    list_filter = (ActivityFilter, "updated_at", "created_at")
-    search_fields = ("user_low__username", "user_high__username", "=id")
+    list_display = ("id", "kind", "title", "member_one", "member_two", "members_count", "last_seq", "updated_at")
+    list_filter = ("kind", ActivityFilter, "updated_at", "created_at")
+    search_fields = ("title", "user_low__username", "user_high__username", "=id")
     list_select_related = ("user_low", "user_high")
     ordering = ("-updated_at",)
-    fields = ("id", "user_low", "user_high", "last_seq", "created_at", "updated_at", "recent_messages")
+    fields = (
+        "id", "kind", "title", "user_low", "user_high", "members_count", "last_seq", "created_at", "updated_at",
+        "recent_messages",
+    )  # fmt: skip
     readonly_fields = fields
     inlines = (ChatMemberInline,)
     actions = ("broadcast_to_members",)
@@ -87,6 +101,23 @@ class ChatAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # chats are created by users through the API
+
+    def save_model(self, request: HttpRequest, obj: Chat, form: Any, change: bool) -> None:
+        """Nothing of the chat row is edited here (a save would write back a stale last_seq)."""
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Members deleted in the inline are removed through the group service."""
+        moderator = request.user.pk
+        assert moderator is not None  # the admin site admits logged-in staff only
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for member in formset.deleted_forms:
+            target = member.instance
+            try:
+                group_member_remove_moderated(moderator_id=moderator, chat_id=target.chat_id, target_id=target.user_id)
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                formset.deleted_objects.append(target)
 
     @admin.action(description="Send a system message to the members of the selected chats")
     def broadcast_to_members(self, request: HttpRequest, queryset: QuerySet[Chat]) -> HttpResponse | None:

@@ -149,6 +149,15 @@ def _successor(chat: Chat) -> None:
         ChatMember.objects.filter(pk=heir.pk).update(role=Role.OWNER)
 
 
+def _remove(chat: Chat, target: ChatMember, *, actor_id: uuid.UUID, kind: str) -> None:
+    target.delete()
+    chat.members_count -= 1
+    if target.role == Role.OWNER:
+        _successor(chat)
+    members = _announce(chat, removed=[target.user_id])
+    event_message_store(chat=chat, actor_id=actor_id, event=_event(kind, [target.user_id]), member_ids=members)
+
+
 @transaction.atomic
 def group_member_remove(*, user_id: uuid.UUID, chat_id: uuid.UUID, target_id: uuid.UUID) -> None:
     """Remove ``target_id`` (owner or admin; admins remove members only), or leave
@@ -163,13 +172,18 @@ def group_member_remove(*, user_id: uuid.UUID, chat_id: uuid.UUID, target_id: uu
         _require_moderator(member)
         if member.role != Role.OWNER and target.role in MODERATORS:
             raise PermissionDenied("Only the owner removes admins (and nobody the owner).", code="not_chat_owner")
-    target.delete()
-    chat.members_count -= 1
-    if target.role == Role.OWNER:
-        _successor(chat)
-    members = _announce(chat, removed=[target_id])
-    kind = "member_left" if leaving else "member_removed"
-    event_message_store(chat=chat, actor_id=user_id, event=_event(kind, [target_id]), member_ids=members)
+    _remove(chat, target, actor_id=user_id, kind="member_left" if leaving else "member_removed")
+
+
+@transaction.atomic
+def group_member_remove_moderated(*, moderator_id: uuid.UUID, chat_id: uuid.UUID, target_id: uuid.UUID) -> None:
+    """A site moderator (the admin) removes a member of any group: the same change,
+    event (``member_removed`` by the moderator) and frames as a removal by its owner."""
+    chat = Chat.objects.select_for_update().filter(pk=chat_id, kind=Chat.Kind.GROUP).first()
+    target = ChatMember.objects.filter(chat_id=chat_id, user_id=target_id).first() if chat else None
+    if chat is None or target is None:
+        raise NotFound("That user is not a member of this group.", code="member_not_found")
+    _remove(chat, target, actor_id=moderator_id, kind="member_removed")
 
 
 @transaction.atomic

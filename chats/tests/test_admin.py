@@ -118,3 +118,31 @@ def test_chat_page_shows_its_recent_messages(admin_client: Client, chat: Chat, a
     page = admin_client.get(f"/admin/chats/chat/{chat.pk}/change/").content.decode()
     assert "&lt;b&gt;hello&lt;/b&gt; moderators" in page  # escaped
     assert f"?chat__id__exact={chat.pk}" in page
+
+
+def test_a_group_shows_its_members_and_a_moderator_removes_one_through_the_service(
+    admin_client: Client, alice: User, bob: User, make_user
+) -> None:
+    from chats.models import ChatMember
+    from messaging.groups import group_create
+
+    carol = make_user("carol")
+    group = group_create(user_id=alice.pk, title="Book club", member_ids=[bob.pk, carol.pk])
+    assert b"Book club" in admin_client.get("/admin/chats/chat/?kind__exact=group").content
+    page = admin_client.get(f"/admin/chats/chat/{group.pk}/change/")
+    assert page.status_code == 200 and b"Owner" in page.content
+    rows = list(ChatMember.objects.filter(chat=group).order_by("id"))
+    form = {
+        "members-TOTAL_FORMS": str(len(rows)), "members-INITIAL_FORMS": str(len(rows)),
+        "members-MIN_NUM_FORMS": "0", "members-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    for index, row in enumerate(rows):
+        form[f"members-{index}-id"] = str(row.pk)
+        form[f"members-{index}-chat"] = str(group.pk)
+        if row.user_id == carol.pk:
+            form[f"members-{index}-DELETE"] = "on"
+    assert admin_client.post(f"/admin/chats/chat/{group.pk}/change/", form).status_code == 302
+    group.refresh_from_db()
+    assert group.members_count == 2 and not ChatMember.objects.filter(chat=group, user=carol).exists()
+    event = Message.objects.filter(chat=group).order_by("-seq").first()
+    assert event is not None and event.event == {"type": "member_removed", "user_ids": [str(carol.pk)], "title": None}
