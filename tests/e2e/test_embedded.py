@@ -129,6 +129,59 @@ async def test_console_client_searches_messages(embedded: Proc) -> None:
     assert client.wait(10) == 0
 
 
+async def test_a_three_person_group_in_embedded_mode_with_the_console_client(embedded: Proc) -> None:
+    """Groups in embedded mode (SQLite, in-process delivery): the console client
+    creates one with --group, the others get chat_created, messages and events."""
+    import subprocess
+    import sys
+
+    from tests.e2e.procs import ROOT, base_env
+
+    a, b, c = register(embedded.url), register(embedded.url), register(embedded.url)
+    env = base_env(NEONCHAT_PASSWORD="correct-horse-battery", DATABASE_URL="", REDIS_URL="")
+    args = [sys.executable, "manage.py", "chat_client", "--url", embedded.url, "--username", a.username]
+    args += ["--group", "Trio", "--members", f"{b.username},{c.username}"]
+    async with (
+        websockets.connect(f"{embedded.ws}?token={b.token}") as wb,
+        websockets.connect(f"{embedded.ws}?token={c.token}") as wc,
+    ):
+        client = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert client.stdin is not None and client.stdout is not None
+        async with asyncio.timeout(20):
+            while "connected" not in (line := await asyncio.to_thread(client.stdout.readline)):
+                if "group Trio" in line:
+                    assert f"{a.username} (owner)" in line and f"{b.username} (member)" in line
+            for ws in (wb, wc):
+                while (frame := json.loads(await ws.recv()))["type"] != "chat_created":
+                    pass
+                assert (frame["chat"]["title"], frame["chat"]["members_count"]) == ("Trio", 3)
+            chat_id = frame["chat"]["id"]
+            client.stdin.write("hello both\n")
+            client.stdin.flush()
+            for ws in (wb, wc):
+                while (frame := json.loads(await ws.recv()))["type"] != "new_message" or frame["message"][
+                    "kind"
+                ] != "text":
+                    pass
+                assert (frame["message"]["text"], frame["message"]["sender_id"]) == ("hello both", a.id)
+            await wb.send(
+                json.dumps(
+                    {"type": "message", "chat_id": chat_id, "text": "hi from b", "request_id": str(uuid.uuid4())}
+                )
+            )
+            while f"{b.username}: hi from b" not in (await asyncio.to_thread(client.stdout.readline)):
+                pass
+            left = httpx.delete(
+                f"{embedded.url}/api/v1/chats/{chat_id}/members/{c.id}", headers={"Authorization": f"Bearer {c.token}"}
+            )
+            assert left.status_code == 204
+            while f"* {c.username} left" not in (await asyncio.to_thread(client.stdout.readline)):
+                pass
+        client.stdin.write("/quit\n")
+        client.stdin.flush()
+        assert client.wait(10) == 0
+
+
 async def test_a_logged_out_token_stays_revoked_across_a_restart(embedded: Proc, tmp_path: Path) -> None:
     a = register(embedded.url)
     auth = {"Authorization": f"Bearer {a.token}"}

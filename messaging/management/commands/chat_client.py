@@ -1,9 +1,10 @@
 """``manage.py chat_client``: a console client for NeonChat (REST + WebSocket).
 
-Logs in, lists chats, opens one (by partner name, or asks), shows the recent
-history, then sends each typed line and prints what arrives in realtime:
-messages, presence and typing. Commands: /search <words> (all my chats),
-/away, /online, /quit.
+Logs in, lists chats, opens one (by partner name, ``--group`` title, or asks),
+shows the recent history, then sends each typed line and prints what arrives
+in realtime: messages (with the sender's name in groups), membership events,
+presence and typing. Commands: /search <words> (all my chats), /away,
+/online, /quit. ``--group TITLE --members a,b`` creates the group if missing.
 """
 
 from __future__ import annotations
@@ -56,15 +57,54 @@ class ConsoleChat:
         self.token, self.me = body["token"], body["user"]
         client.headers["Authorization"] = f"Bearer {self.token}"
 
+    def _list_chat(self, index: int, chat: dict[str, Any]) -> None:
+        if chat["kind"] == "group":
+            label = f"#{chat['title']}"
+            self.say(f"{index:>3}. {label}  ({chat['members_count']} members, {chat['unread_count']} unread)")
+        else:
+            label = chat["partner"]["username"]
+            self.names[chat["partner"]["id"]] = label
+            dot = "●" if chat["partner"]["online"] else "○"
+            self.say(f"{index:>3}. {dot} {label}  ({chat['unread_count']} unread)")
+        self.chat_names[chat["id"]] = label
+
+    async def pick_group(self, client: httpx.AsyncClient, title: str, members: list[str]) -> dict[str, Any]:
+        """My group titled ``title``, created with ``members`` (usernames) if there is none."""
+        chats = (await client.get(f"{self.api}/api/v1/chats", params={"limit": 100})).json()["chats"]
+        chosen = next((c for c in chats if c["kind"] == "group" and c["title"] == title), None)
+        if chosen is None:
+            if not members:
+                raise CommandError(f"no group titled {title!r}: pass --members a,b to create it")
+            ids = [(await self._user(client, name))["id"] for name in members]
+            reply = await client.post(f"{self.api}/api/v1/chats", json={"title": title, "member_ids": ids})
+            if reply.status_code != 201:
+                raise CommandError(f"creating the group failed: {reply.json().get('error', {}).get('message')}")
+            chosen = reply.json()
+        self.chat_names[chosen["id"]] = f"#{title}"
+        return dict(chosen)
+
+    async def learn_members(self, client: httpx.AsyncClient, chat_id: str) -> list[str]:
+        page = (await client.get(f"{self.api}/api/v1/chats/{chat_id}/members", params={"limit": 256})).json()
+        for member in page["members"]:
+            self.names[member["id"]] = member["username"]
+        return [f"{m['username']} ({m['role']})" for m in page["members"]]
+
+    async def _user(self, client: httpx.AsyncClient, username: str) -> dict[str, Any]:
+        found = (await client.get(f"{self.api}/api/v1/users", params={"search": username, "limit": 20})).json()
+        user = next((u for u in found["users"] if u["username"].lower() == username.lower()), None)
+        if user is None:
+            raise CommandError(f"no user named {username}")
+        self.names[user["id"]] = user["username"]
+        return dict(user)
+
     async def pick_chat(self, client: httpx.AsyncClient, partner: str | None) -> dict[str, Any]:
         chats = (await client.get(f"{self.api}/api/v1/chats", params={"limit": 100})).json()["chats"]
         for index, chat in enumerate(chats, start=1):
-            dot = "●" if chat["partner"]["online"] else "○"
-            self.say(f"{index:>3}. {dot} {chat['partner']['username']}  ({chat['unread_count']} unread)")
-            self.names[chat["partner"]["id"]] = chat["partner"]["username"]
-            self.chat_names[chat["id"]] = chat["partner"]["username"]
+            self._list_chat(index, chat)
         if partner:
-            chosen = next((c for c in chats if c["partner"]["username"].lower() == partner.lower()), None)
+            chosen = next(
+                (c for c in chats if c["partner"] and c["partner"]["username"].lower() == partner.lower()), None
+            )
             if chosen is None:
                 chosen = await self._start_chat(client, partner)
             return chosen
@@ -77,12 +117,8 @@ class ConsoleChat:
             raise CommandError("no such chat") from None
 
     async def _start_chat(self, client: httpx.AsyncClient, username: str) -> dict[str, Any]:
-        found = (await client.get(f"{self.api}/api/v1/users", params={"search": username, "limit": 20})).json()
-        user = next((u for u in found["users"] if u["username"].lower() == username.lower()), None)
-        if user is None:
-            raise CommandError(f"no user named {username}")
+        user = await self._user(client, username)
         reply = await client.post(f"{self.api}/api/v1/chats", json={"partner_id": user["id"]})
-        self.names[user["id"]] = user["username"]
         return dict(reply.json())
 
     async def history(self, client: httpx.AsyncClient, chat_id: str) -> None:
@@ -90,10 +126,26 @@ class ConsoleChat:
         for message in page["messages"]:
             self.show_message(message)
 
+    def _name(self, user_id: str) -> str:
+        return "you" if user_id == self.me["id"] else self.names.get(user_id, user_id[:8])
+
     def show_message(self, message: dict[str, Any]) -> None:
-        who = "you" if message["sender_id"] == self.me["id"] else self.names.get(message["sender_id"], "them")
+        who = self._name(message["sender_id"])
+        if message.get("kind") == "event":
+            self.say(f"[{message['seq']}] * {who} {self._event_text(message['event'])}")
+            return
         text = "(deleted)" if message.get("deleted") else message["text"]
         self.say(f"[{message['seq']}] {who}: {text}")
+
+    def _event_text(self, event: dict[str, Any]) -> str:
+        names = ", ".join(self._name(uid) for uid in event.get("user_ids", []))
+        return {
+            "chat_created": f"created the group {event.get('title')!r} with {names}",
+            "member_added": f"added {names}",
+            "member_removed": f"removed {names}",
+            "member_left": "left",
+            "title_changed": f"renamed the group to {event.get('title')!r}",
+        }.get(event["type"], event["type"])
 
     def show_frame(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -110,6 +162,8 @@ class ConsoleChat:
             self.say(f"! {frame['code']}: {frame['message']}")
         elif kind == "system":
             self.say(f"# {frame['text']}")
+        elif kind == "chat_removed":
+            self.say("* you are no longer a member of this chat")
 
     async def converse(self, chat_id: str, lines: asyncio.Queue[str | None]) -> None:
         async with websockets.connect(
@@ -176,6 +230,8 @@ class Command(BaseCommand):
         parser.add_argument("--username", required=True)
         parser.add_argument("--password", default=None, help="default: $NEONCHAT_PASSWORD or a prompt")
         parser.add_argument("--chat", default=None, help="partner username (starts the chat if needed)")
+        parser.add_argument("--group", default=None, help="open my group with this title")
+        parser.add_argument("--members", default="", help="with --group: usernames (a,b) to create it with")
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Library logs (httpx's request lines, websockets') would land in the middle of the chat.
@@ -185,17 +241,27 @@ class Command(BaseCommand):
         url = options["url"] or _default_url()
         client = ConsoleChat(url, options["ws"] or _ws_url(url), self.stdout)
         try:
-            asyncio.run(self._run(client, options["username"], password, options["chat"]))
+            asyncio.run(self._run(client, options["username"], password, options))
         except (httpx.HTTPError, OSError, websockets.WebSocketException) as error:
             raise CommandError(f"connection failed: {error}") from None
 
-    async def _run(self, chat: ConsoleChat, username: str, password: str, partner: str | None) -> None:
+    async def _run(self, chat: ConsoleChat, username: str, password: str, options: dict[str, Any]) -> None:
         async with httpx.AsyncClient(timeout=10) as client:
             await chat.login(client, username, password)
-            opened = await chat.pick_chat(client, partner)
-            chat.names[opened["partner"]["id"]] = opened["partner"]["username"]
-            chat.chat_names[opened["id"]] = opened["partner"]["username"]
-            chat.say(f"— chat with {opened['partner']['username']} —")
+            if options["group"]:
+                members = [name for name in options["members"].split(",") if name.strip()]
+                opened = await chat.pick_group(client, options["group"], members)
+                listed = await chat.learn_members(client, opened["id"])
+                chat.say(f"— group {opened['title']}: {', '.join(listed)} —")
+            else:
+                opened = await chat.pick_chat(client, options["chat"])
+                if opened["kind"] == "group":
+                    listed = await chat.learn_members(client, opened["id"])
+                    chat.say(f"— group {opened['title']}: {', '.join(listed)} —")
+                else:
+                    chat.names[opened["partner"]["id"]] = opened["partner"]["username"]
+                    chat.chat_names[opened["id"]] = opened["partner"]["username"]
+                    chat.say(f"— chat with {opened['partner']['username']} —")
             await chat.history(client, opened["id"])
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         threading.Thread(target=_feed_stdin, args=(asyncio.get_running_loop(), lines), daemon=True).start()
