@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {messages,connections,rest,smoke,compare} ...``."""
+"""Command line: ``python -m bench {messages,connections,rest,smoke,group,compare} ...``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from bench import scenarios
+from bench import group, scenarios
 from bench.procstat import cpu_seconds, resolve
 from bench.targets import Baseline, NeonChat
 
@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--seed-messages", type=int, default=30, help="messages stored per chat before the load")
     p.add_argument("--history-share", type=float, default=0.5, help="share of requests that read history")
+    p = sub.add_parser("group", help="one group of M members, all connected, R msg/s into it (issue 17)")
+    _common(p)
+    p.add_argument("--members", type=int, default=256)
+    p.add_argument("--rate", type=float, default=10.0)
+    p.add_argument("--duration", type=float, default=30.0)
+    p.add_argument("--drain", type=float, default=15.0)
     p = sub.add_parser("compare", help="messages scenario, baseline vs NeonChat, medians of --repeat runs per rate")
     _common(p)
     p.add_argument("--pairs", type=int, default=100)
@@ -292,6 +298,16 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
             ok = result["lost"] == 0 and result["acked"] > 0 and result["verify"].get("seq_gaps", 0) == 0
             print(f"\nSMOKE {'PASS' if ok else 'FAIL'}: lost={result['lost']} acked={result['acked']}")
             return result, 0 if ok else 1
+        return result, 0
+    if args.scenario == "group":
+        if baseline:
+            raise SystemExit("the group scenario needs NeonChat")
+        assert isinstance(target, NeonChat)
+        result = await group.group(
+            target, members=args.members, rate=args.rate, duration=args.duration, drain=args.drain, procs=procs
+        )
+        print(json.dumps({k: v for k, v in result.items() if k != "processes"}, indent=2))
+        print(_proc_table(result["processes"]))
         return result, 0
     if args.scenario == "connections":
         gateway = args.gateway_name if not baseline else "daphne"
