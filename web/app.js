@@ -169,16 +169,98 @@ function upsertChat(data) {
       myReadSeq: data.last_read_seq || 0,
       partnerTyping: false,
       typingTimer: null,
-      presence: data.partner.online ? "online" : "offline",
+      presence: data.partner ? (data.partner.online ? "online" : "offline") : "group",
+      names: new Map(), // user id -> username (a group's members)
     };
     state.chats.set(data.id, chat);
   } else {
-    Object.assign(chat, { partner: { ...chat.partner, ...data.partner }, last_message: data.last_message,
-      unread_count: data.unread_count, last_seq: Math.max(chat.last_seq, data.last_seq), updated_at: data.updated_at });
+    Object.assign(chat, { partner: data.partner && { ...chat.partner, ...data.partner }, last_message: data.last_message,
+      unread_count: data.unread_count, last_seq: Math.max(chat.last_seq, data.last_seq), updated_at: data.updated_at,
+      title: data.title, members_count: data.members_count });
     chat.partnerReadSeq = Math.max(chat.partnerReadSeq, data.partner_last_read_seq || 0);
-    chat.presence = data.partner.online ? (chat.presence === "away" ? "away" : "online") : "offline";
+    if (data.partner) chat.presence = data.partner.online ? (chat.presence === "away" ? "away" : "online") : "offline";
   }
   return chat;
+}
+
+// ---------------------------------------------------------------- groups
+function isGroup(chat) { return chat.kind === "group"; }
+function chatName(chat) { return isGroup(chat) ? chat.title : chat.partner.username; }
+function senderName(chat, userId) {
+  if (userId === state.session.user.id) return "You";
+  if (!isGroup(chat)) return chat.partner.username;
+  return chat.names.get(userId) || "someone";
+}
+
+async function loadMembers(chat) {
+  if (!isGroup(chat)) return;
+  const page = await api("GET", `/chats/${chat.id}/members?limit=256`);
+  for (const m of page.members) chat.names.set(m.id, m.username);
+}
+
+function eventText(chat, m) {
+  const e = m.event || {};
+  const who = senderName(chat, m.sender_id);
+  const names = (e.user_ids || []).map((id) => senderName(chat, id)).join(", ");
+  switch (e.type) {
+    case "chat_created": return `${who} created the group “${e.title}”`;
+    case "member_added": return `${who} added ${names}`;
+    case "member_removed": return `${who} removed ${names}`;
+    case "member_left": return `${names} left`;
+    case "title_changed": return `${who} renamed the group to “${e.title}”`;
+    default: return e.type || "event";
+  }
+}
+
+async function userIdsByName(text) {
+  const names = text.split(",").map((n) => n.trim()).filter(Boolean);
+  const ids = [];
+  for (const name of names) {
+    const found = await api("GET", `/users?search=${encodeURIComponent(name)}&limit=20`);
+    const user = found.users.find((u) => u.username.toLowerCase() === name.toLowerCase());
+    if (!user) throw new Error(`No user named ${name}`);
+    ids.push(user.id);
+  }
+  return ids;
+}
+
+async function onGroupSubmit(event) {
+  event.preventDefault();
+  try {
+    const memberIds = await userIdsByName($("group-members").value);
+    const data = await api("POST", "/chats", { title: $("group-title").value, member_ids: memberIds });
+    $("group-title").value = "";
+    $("group-members").value = "";
+    upsertChat(data);
+    renderChatList();
+    await openChat(data.id);
+  } catch (err) {
+    announce(errorText(err));
+  }
+}
+
+async function onAddPeopleSubmit(event) {
+  event.preventDefault();
+  const chat = state.chats.get(state.activeId);
+  if (!chat) return;
+  try {
+    const userIds = await userIdsByName($("add-people-input").value);
+    await api("POST", `/chats/${chat.id}/members`, { user_ids: userIds });
+    $("add-people-input").value = "";
+  } catch (err) {
+    announce(errorText(err));
+  }
+}
+
+function forgetChat(chatId) {
+  state.chats.delete(chatId);
+  if (state.activeId === chatId) {
+    state.activeId = null;
+    $("chat-pane").hidden = true;
+    $("no-chat").hidden = false;
+    showPane("list");
+  }
+  renderChatList();
 }
 
 // A chat we have not seen yet (the partner just started it): fetch it once.
@@ -209,7 +291,8 @@ function previewText(chat) {
   if (chat.partnerTyping) return "typing…";
   const m = chat.last_message;
   if (!m) return "No messages yet";
-  const who = m.sender_id === state.session.user.id ? "You: " : "";
+  if (m.kind === "event") return eventText(chat, m);
+  const who = m.sender_id === state.session.user.id ? "You: " : isGroup(chat) ? `${senderName(chat, m.sender_id)}: ` : "";
   return who + (m.deleted ? "Message deleted" : m.text);
 }
 
@@ -237,11 +320,11 @@ function renderChatList() {
     else btn.removeAttribute("aria-current");
     const av = el("span", "avatar");
     av.setAttribute("aria-hidden", "true");
-    avatar(av, chat.partner.username);
+    avatar(av, chatName(chat));
     av.append(el("span", `dot ${chat.presence}`));
     const body = el("span", "chat-item-body");
     const top = el("span", "chat-item-top");
-    top.append(el("span", "chat-item-name", chat.partner.username),
+    top.append(el("span", "chat-item-name", chatName(chat)),
       el("span", "chat-item-time muted", timeLabel(chat.last_message?.created_at)));
     const bottom = el("span", "chat-item-bottom");
     bottom.append(el("span", `chat-item-preview${chat.partnerTyping ? " is-typing" : ""}`, previewText(chat)));
@@ -249,7 +332,7 @@ function renderChatList() {
     if (unread) bottom.append(el("span", "badge", String(chat.unread_count)));
     body.append(top, bottom);
     btn.replaceChildren(av, body);
-    const label = `${chat.partner.username}, ${chat.presence}${unread ? `, ${chat.unread_count} unread` : ""}`;
+    const label = `${chatName(chat)}, ${chat.presence}${unread ? `, ${chat.unread_count} unread` : ""}`;
     btn.setAttribute("aria-label", `${label}: ${previewText(chat)}`);
     if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
   });
@@ -345,7 +428,7 @@ function highlightNodes(highlight) {
 function msgHitNode(result) {
   const m = result.message;
   const chat = state.chats.get(m.chat_id);
-  const partner = chat ? chat.partner.username : "chat";
+  const partner = chat ? chatName(chat) : "chat";
   const who = m.sender_id === state.session.user.id ? "You" : partner;
   const li = el("li");
   const btn = el("button", "msg-hit");
@@ -422,6 +505,7 @@ async function openChat(chatId) {
   $("chat-pane").hidden = false;
   showPane("chat");
   renderHeader();
+  if (isGroup(chat) && chat.names.size === 0) await loadMembers(chat).catch(() => {});
   const list = $("messages");
   list.setAttribute("aria-live", "off"); // do not read the whole history aloud
   list.replaceChildren();
@@ -449,8 +533,13 @@ async function openChat(chatId) {
 function renderHeader() {
   const chat = state.chats.get(state.activeId);
   if (!chat) return;
-  $("chat-title").textContent = chat.partner.username;
-  avatar($("chat-avatar"), chat.partner.username);
+  $("chat-title").textContent = chatName(chat);
+  avatar($("chat-avatar"), chatName(chat));
+  $("add-people-form").hidden = !isGroup(chat);
+  if (isGroup(chat)) {
+    $("chat-sub").textContent = `${chat.members_count} members`;
+    return;
+  }
   const dot = el("span", `dot ${chat.presence}`);
   $("chat-avatar").append(dot);
   $("chat-sub").textContent = chat.presence;
@@ -530,13 +619,21 @@ function addMessage(chat, m, { silent = false } = {}) {
 }
 
 function messageNode(chat, m) {
+  if (m.kind === "event") { // membership and title changes: a centred line, no actions
+    const line = el("li", "event-line", eventText(chat, m));
+    line.dataset.id = m.id;
+    line.dataset.seq = m.seq;
+    return line;
+  }
   const mine = m.sender_id === state.session.user.id;
   const li = el("li", `msg ${mine ? "mine" : "theirs"}${m.deleted ? " deleted" : ""}`);
   li.dataset.id = m.id;
   li.dataset.seq = m.seq;
   if (mine && !m.deleted) li.tabIndex = 0; // focus (or tap) reveals Edit/Delete
   const bubble = el("div", "bubble");
-  const who = el("span", "visually-hidden", mine ? "You: " : `${chat.partner.username}: `);
+  const who = isGroup(chat) && !mine
+    ? el("span", "sender", senderName(chat, m.sender_id))
+    : el("span", "visually-hidden", mine ? "You: " : `${senderName(chat, m.sender_id)}: `);
   const text = el("p", "text", m.deleted ? "Message deleted" : m.text);
   bubble.append(who, text);
   const meta = el("div", "meta");
@@ -850,7 +947,7 @@ function setPartnerTyping(chat, on) {
 
 function renderTyping() {
   const chat = state.chats.get(state.activeId);
-  $("typing").textContent = chat && chat.partnerTyping ? `${chat.partner.username} is typing…` : "";
+  $("typing").textContent = chat && chat.partnerTyping ? `${senderName(chat, chat.typingUser)} is typing…` : "";
 }
 
 function autosize() {
@@ -969,7 +1066,7 @@ async function handleFrame(frame) {
       }
       if (m.sender_id !== state.session.user.id) {
         if (chat.partnerTyping) setPartnerTyping(chat, false);
-        if (fresh && (!chatOnScreen(chat) || !isNearBottom())) {
+        if (fresh && m.kind !== "event" && (!chatOnScreen(chat) || !isNearBottom())) {
           chat.unread_count += 1;
         }
         markRead(chat);
@@ -992,7 +1089,10 @@ async function handleFrame(frame) {
     }
     case "typing": {
       const chat = state.chats.get(frame.chat_id);
-      if (chat && frame.user_id !== state.session.user.id) setPartnerTyping(chat, !!frame.is_typing);
+      if (chat && frame.user_id !== state.session.user.id) {
+        chat.typingUser = frame.user_id;
+        setPartnerTyping(chat, !!frame.is_typing);
+      }
       break;
     }
     case "read": {
@@ -1005,7 +1105,7 @@ async function handleFrame(frame) {
     case "presence": {
       const status = { user_online: "online", user_away: "away", user_offline: "offline" }[frame.event] || "offline";
       for (const chat of state.chats.values()) {
-        if (chat.partner.id !== frame.user_id) continue;
+        if (!chat.partner || chat.partner.id !== frame.user_id) continue;
         chat.presence = status;
         chat.partner.online = status !== "offline";
         if (chat.id === state.activeId) renderHeader();
@@ -1019,6 +1119,20 @@ async function handleFrame(frame) {
       break;
     case "system":
       announce(frame.text);
+      break;
+    case "chat_created":
+    case "chat_updated": {
+      const chat = upsertChat(frame.chat);
+      await loadMembers(chat).catch(() => {});
+      if (chat.id === state.activeId) {
+        renderHeader();
+        for (const id of orderedIds(chat)) placeNode(chat, chat.messages.get(id), true);
+      }
+      renderChatList();
+      break;
+    }
+    case "chat_removed":
+      forgetChat(frame.chat_id);
       break;
     default:
       break; // pong and future frame types
@@ -1044,6 +1158,8 @@ function wire() {
   $("msg-search-form").addEventListener("submit", (e) => { e.preventDefault(); onMsgSearchInput(); });
   $("msg-search-input").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.target.value = ""; hideMsgSearch(); } });
   $("composer").addEventListener("submit", onComposerSubmit);
+  $("group-form").addEventListener("submit", onGroupSubmit);
+  $("add-people-form").addEventListener("submit", onAddPeopleSubmit);
   $("composer-input").addEventListener("input", onComposerInput);
   $("composer-input").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("composer").requestSubmit(); }

@@ -81,6 +81,7 @@ async function main() {
   const browser = await launch();
   const a = await openUser(browser, `ana_${rand()}`, { width: 1100, height: 680 });
   const b = await openUser(browser, `ben_${rand()}`, { width: 390, height: 740 }); // a phone
+  const extra = []; // the group scenario's third user
   try {
     step(`register ${a.name} and ${b.name} through the UI`);
     await register(a, `neon-pass-${rand()}`);
@@ -225,13 +226,42 @@ async function main() {
     assert.ok(shown, "the found message is scrolled into view");
     await a.page.screenshot({ path: `${SHOTS}desktop-search.png` });
 
+    step("a three-person group: A creates it with B, adds C; names on bubbles, events as centred lines");
+    const c = await openUser(browser, `cleo_${rand()}`, { width: 1000, height: 680 });
+    extra.push(c);
+    await register(c, `neon-pass-${rand()}`);
+    const title = `Trio ${rand()}`;
+    await a.page.getByLabel("Group title").fill(title);
+    await a.page.getByLabel("Members (usernames, comma-separated)").fill(b.name);
+    await a.page.getByRole("button", { name: "Create group" }).click();
+    await a.page.locator("#chat-title", { hasText: title }).waitFor();
+    await a.page.locator("#messages li.event-line", { hasText: `You created the group “${title}”` }).waitFor();
+    await b.page.getByRole("button", { name: "Back to chats" }).click();
+    await b.page.locator(".chat-item", { hasText: title }).click();
+    await b.page.locator("#messages li.event-line", { hasText: `${a.name} created the group` }).waitFor();
+    assert.ok(b.frames.some((f) => f.type === "chat_created" && f.chat?.title === title), "B got chat_created");
+    await a.page.getByLabel("Add people (usernames, comma-separated)").fill(c.name);
+    await a.page.getByRole("button", { name: "Add", exact: true }).click();
+    await a.page.locator("#messages li.event-line", { hasText: `You added ${c.name}` }).waitFor();
+    await a.page.locator("#chat-sub", { hasText: "3 members" }).waitFor();
+    await c.page.locator(".chat-item", { hasText: title }).click();
+    await c.page.locator("#messages li.event-line", { hasText: `${a.name} added ${c.name}` }).waitFor();
+    const toAll = `Hello group from ${b.name}`;
+    await send(b.page, toAll);
+    for (const viewer of [a, c]) {
+      const got = bubble(viewer.page, toAll, "theirs");
+      await got.waitFor();
+      assert.equal(await got.locator(".sender").textContent(), b.name, "the sender's name is on the bubble");
+    }
+    await a.page.screenshot({ path: `${SHOTS}desktop-group.png` });
+
     step("sign-in screen");
     await b.page.getByRole("button", { name: "Back to chats" }).click();
     await b.page.getByRole("button", { name: "Log out" }).click();
     await b.page.getByRole("heading", { name: "Sign in" }).waitFor();
     await b.page.screenshot({ path: `${SHOTS}phone-sign-in.png` });
 
-    assert.deepEqual([...a.errors, ...b.errors], [], "no uncaught errors in the pages");
+    assert.deepEqual([...a.errors, ...b.errors, ...extra.flatMap((u) => u.errors)], [], "no uncaught errors in the pages");
     console.log("PASS");
   } catch (err) {
     for (const u of [a, b]) await u.page.screenshot({ path: `${SHOTS}failure-${u === a ? "a" : "b"}.png` }).catch(() => {});
