@@ -201,12 +201,12 @@ async function loadMembers(chat) {
 function eventText(chat, m) {
   const e = m.event || {};
   const who = senderName(chat, m.sender_id);
-  const names = (e.user_ids || []).map((id) => senderName(chat, id)).join(", ");
+  const names = (e.user_ids || []).map((id) => (id === state.session.user.id ? "you" : senderName(chat, id))).join(", ");
   switch (e.type) {
     case "chat_created": return `${who} created the group “${e.title}”`;
     case "member_added": return `${who} added ${names}`;
     case "member_removed": return `${who} removed ${names}`;
-    case "member_left": return `${names} left`;
+    case "member_left": return `${who} left`;
     case "title_changed": return `${who} renamed the group to “${e.title}”`;
     default: return e.type || "event";
   }
@@ -321,7 +321,7 @@ function renderChatList() {
     const av = el("span", "avatar");
     av.setAttribute("aria-hidden", "true");
     avatar(av, chatName(chat));
-    av.append(el("span", `dot ${chat.presence}`));
+    if (!isGroup(chat)) av.append(el("span", `dot ${chat.presence}`));
     const body = el("span", "chat-item-body");
     const top = el("span", "chat-item-top");
     top.append(el("span", "chat-item-name", chatName(chat)),
@@ -609,7 +609,8 @@ function addMessage(chat, m, { silent = false } = {}) {
   if (m.seq > chat.last_seq) chat.last_seq = m.seq;
   const last = chat.last_message;
   if (!last || last.id === m.id || m.seq >= chat.last_seq) {
-    chat.last_message = { id: m.id, text: m.text, sender_id: m.sender_id, created_at: m.created_at, deleted: m.deleted };
+    chat.last_message = { id: m.id, text: m.text, sender_id: m.sender_id, created_at: m.created_at, deleted: m.deleted,
+      kind: m.kind, event: m.event };
   }
   if (m.sender_id === state.session.user.id) chat.myReadSeq = Math.max(chat.myReadSeq, m.seq);
   if (chat.id === state.activeId) {
@@ -1061,7 +1062,8 @@ async function handleFrame(frame) {
       fresh = fresh && !chat.messages.has(m.id);
       if (chat.loaded) { addMessage(chat, m); checkGap(chat); }
       else {
-        chat.last_message = { id: m.id, text: m.text, sender_id: m.sender_id, created_at: m.created_at, deleted: false };
+        chat.last_message = { id: m.id, text: m.text, sender_id: m.sender_id, created_at: m.created_at, deleted: false,
+          kind: m.kind, event: m.event };
         chat.last_seq = Math.max(chat.last_seq, m.seq);
       }
       if (m.sender_id !== state.session.user.id) {

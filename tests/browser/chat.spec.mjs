@@ -245,7 +245,7 @@ async function main() {
     await a.page.locator("#messages li.event-line", { hasText: `You added ${c.name}` }).waitFor();
     await a.page.locator("#chat-sub", { hasText: "3 members" }).waitFor();
     await c.page.locator(".chat-item", { hasText: title }).click();
-    await c.page.locator("#messages li.event-line", { hasText: `${a.name} added ${c.name}` }).waitFor();
+    await c.page.locator("#messages li.event-line", { hasText: `${a.name} added you` }).waitFor();
     const toAll = `Hello group from ${b.name}`;
     await send(b.page, toAll);
     for (const viewer of [a, c]) {
