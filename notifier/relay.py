@@ -41,7 +41,10 @@ def relay_broadcast(url: str, *, text: str, user_ids: list[str]) -> int:
             url.rstrip("/") + PATH, json={"text": text, "user_ids": user_ids}, headers={HEADER: relay_key()}, timeout=10
         )
     except httpx.HTTPError as error:
-        raise ServiceUnavailable(f"no NeonChat server answers at {url} ({error.__class__.__name__})") from None
+        raise ServiceUnavailable(
+            f"no NeonChat server answers at {url} ({error.__class__.__name__}): start it with make run, or give "
+            "--url or PORT; for make stack, run this command with the stack's DATABASE_URL, REDIS_URL, NOTIFIER_ADDR"
+        ) from None
     if reply.status_code != 200:
         try:
             detail = reply.json()["error"]

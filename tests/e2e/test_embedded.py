@@ -147,7 +147,7 @@ async def test_a_logged_out_token_stays_revoked_across_a_restart(embedded: Proc,
 
 def _broadcast(server: Proc, *args: str, port: int | None = None) -> subprocess.CompletedProcess[str]:
     """``manage.py broadcast`` in a second terminal: the server's environment and ``PORT``, as ``make run PORT=...``."""
-    env = {**server.env, "PORT": str(port or server.port)}
+    env = {**server.env, "PORT": str(port or server.port), "LOG_LEVEL": "info"}
     command = [sys.executable, "manage.py", "broadcast", *args]
     return subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
@@ -174,6 +174,7 @@ async def test_broadcast_command_reaches_the_embedded_servers_sockets(embedded: 
         done = await asyncio.to_thread(_broadcast, embedded, "maintenance at 18:00")
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "delivered to 2 connected user(s)"  # users, not sockets; c is offline
+        assert "HTTP Request" not in done.stderr  # the relay's request line is not the command's output
         assert await _system_frames(wa) == await _system_frames(wa2) == ["maintenance at 18:00"]
         assert await _system_frames(wb) == ["maintenance at 18:00"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         try:
             if kv.is_embedded():
                 # The sockets live in the embedded server's process: it sends the broadcast (notifier/relay.py).
+                logging.getLogger("httpx").setLevel(logging.WARNING)  # its request line is not the command's output
                 url = options["url"] or default_api_url()
                 count = relay_broadcast(url, text=options["text"], user_ids=list(users.values()))
             else:
