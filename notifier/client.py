@@ -192,6 +192,13 @@ def notifier_client() -> NotifierClient:
     )
 
 
+async def notifier_serving() -> bool:
+    """The readiness check of ``notification_service`` (registered in ``NotifierConfig.ready``)."""
+    if not settings.NOTIFIER_ADDR:
+        return True  # embedded: the notifier runs in-process
+    return await notifier_client().is_serving()
+
+
 class AsyncNotifierClient:
     """``grpc.aio`` client of one event loop, for the gateway's batched send path."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from messaging.signals import CommittedMessage
 from neonchat import kv
 from neonchat.errors import InvalidInput
+from neonchat.ids import uuid_or_none
 from neonchat.realtime import Delivery, broadcast, new_message_event, publish, publish_many
 from presence import store
 from presence.store import DEADLINES
@@ -21,10 +21,10 @@ DEDUP_TTL = 600
 def parse_user_ids(raw: list[str], *, field: str = "user_ids") -> list[str]:
     if len(raw) > MAX_USER_IDS:
         raise InvalidInput(f"at most {MAX_USER_IDS} {field} per call", code="too_many_ids")
-    try:
-        return [str(uuid.UUID(value)) for value in raw]
-    except ValueError:
-        raise InvalidInput(f"{field} must be UUIDs", code="invalid_id") from None
+    parsed = [uuid_or_none(value) for value in raw]
+    if None in parsed:
+        raise InvalidInput(f"{field} must be UUIDs", code="invalid_id")
+    return [str(value) for value in parsed]
 
 
 async def _split_by_connection(user_ids: list[str]) -> tuple[list[str], list[str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from neonchat.errors import (
     RateLimited,
     ServiceUnavailable,
 )
+from neonchat.ids import uuid_or_none
 from notifier import delivery, signing
 from presence import store
 from protos.notification.v1 import notification_pb2 as pb
@@ -73,10 +73,10 @@ def translate_errors(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
 
 
 def _uuid(value: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidInput(f"{field} must be a UUID", code="invalid_id") from None
+    parsed = uuid_or_none(value)
+    if parsed is None:
+        raise InvalidInput(f"{field} must be a UUID", code="invalid_id")
+    return str(parsed)
 
 
 def _stored_message(message_id: str) -> tuple[dict[str, Any], list[str]]:
