@@ -12,12 +12,12 @@ from django.db import IntegrityError, connection, transaction
 
 from chats.models import Chat, ChatMember
 from chats.selectors import membership_get
-from messaging.models import TEXT_MAX, Message
+from messaging.models import Message
 from messaging.payloads import message_payload
 from messaging.signals import chat_read, message_committed, message_deleted, message_updated
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from neonchat.realtime import origin_var
-from neonchat.text import has_visible_text
+from neonchat.text import TEXT_MAX, has_visible_text
 
 
 def validate_text(text: str) -> str:

@@ -8,7 +8,6 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 
-import redis
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -63,7 +62,7 @@ def _database_ok() -> bool:
 async def _redis_ok() -> bool:
     try:
         return bool(await asyncio.wait_for(kv.async_client().ping(), timeout=1.0))
-    except (redis.RedisError, OSError, TimeoutError):
+    except kv.STORE_ERRORS:  # a timeout too: TimeoutError is an OSError
         logger.warning("readiness: redis check failed")
         return False
 

@@ -10,10 +10,10 @@ from neonchat import kv
 from neonchat.errors import InvalidInput
 from neonchat.ids import uuid_or_none
 from neonchat.realtime import Delivery, broadcast, new_message_event, publish, publish_many
+from neonchat.text import TEXT_MAX
 from presence import store
 from presence.store import DEADLINES
 
-SYSTEM_TEXT_MAX = 4096
 MAX_USER_IDS = 10_000
 DEDUP_TTL = 600
 
@@ -75,8 +75,8 @@ async def deliver_message(
 
 
 def validate_system_text(text: str) -> str:
-    if not text.strip() or len(text) > SYSTEM_TEXT_MAX or "\x00" in text:
-        raise InvalidInput(f"text must be 1-{SYSTEM_TEXT_MAX} characters, not blank", code="invalid_text")
+    if not text.strip() or len(text) > TEXT_MAX or "\x00" in text:
+        raise InvalidInput(f"text must be 1-{TEXT_MAX} characters, not blank", code="invalid_text")
     return text
 
 

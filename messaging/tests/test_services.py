@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from accounts.models import User
 from chats.models import Chat, ChatMember
 from chats.services import chat_get_or_create
-from messaging.models import TEXT_MAX, Message
+from messaging.models import Message
 from messaging.selectors import message_get, message_page
 from messaging.services import chat_mark_read, message_delete, message_edit, message_send, validate_text
 from messaging.signals import chat_read, message_committed, message_deleted, message_updated
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from neonchat.realtime import origin_var
 from neonchat.tests.support import send
-from neonchat.text import has_visible_text
+from neonchat.text import TEXT_MAX, has_visible_text
 
 
 class Recorder:
