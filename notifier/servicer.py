@@ -12,7 +12,7 @@ import grpc
 from chats.selectors import chat_has_member
 from messaging.batching import MAX_BATCH
 from messaging.models import Message
-from messaging.payloads import message_payload
+from messaging.payloads import message_fields, message_payload
 from messaging.signals import CommittedMessage
 from neonchat.db import db_call
 from neonchat.errors import (
@@ -89,16 +89,10 @@ def _stored_message(message_id: str) -> tuple[dict[str, Any], list[str]]:
 def _signed_message(request: pb.SendMessageRequest) -> tuple[dict[str, Any], list[str]] | None:
     """The request's own copy, if our api/gateway signed it (no database read)."""
     members = list(request.recipient_ids)
-    message = {
-        "id": request.message_id,
-        "chat_id": request.chat_id,
-        "sender_id": request.sender_id,
-        "text": request.text,
-        "seq": request.seq,
-        "created_at": request.created_at,
-        "updated_at": request.updated_at,
-        "deleted": False,
-    }
+    message = message_fields(
+        message_id=request.message_id, chat_id=request.chat_id, sender_id=request.sender_id, text=request.text,
+        seq=request.seq, created_at=request.created_at, updated_at=request.updated_at, deleted_at=None,
+    )  # fmt: skip
     if not signing.valid(request.metadata.get(signing.METADATA_KEY, ""), message, members):
         return None
     return message, members

@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from accounts.models import User
 from accounts.selectors import token_claims
@@ -482,3 +483,19 @@ async def test_frames_and_events_do_not_hop_to_the_sync_thread(monkeypatch: pyte
     assert hops == []
     await comm_a.disconnect()
     await comm_b.disconnect()
+
+
+async def test_a_websocket_send_counts_once_in_chat_messages_sent_total() -> None:
+    def sent(status: str) -> float:
+        labels = {"chat_type": "direct", "status": status}
+        return REGISTRY.get_sample_value("chat_messages_sent_total", labels) or 0.0
+
+    a, b, chat, ta, tb = await make_pair()
+    created, duplicate = sent("created"), sent("duplicate")
+    a1 = await connect(ta)
+    frame = {"type": "message", "chat_id": str(chat.pk), "text": "counted", "request_id": str(uuid.uuid4())}
+    for _ in range(2):
+        await a1.send_json_to(frame)
+        await frames_until(a1, "message_sent")
+    await a1.disconnect()
+    assert (sent("created"), sent("duplicate")) == (created + 1, duplicate + 1)
