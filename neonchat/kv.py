@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import fakeredis
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
-from redis.exceptions import NoScriptError
 
 # What a call to the store raises when the store (or the connection to it) fails:
 # the one list every caller catches (fail open, 503, or log and retry).
@@ -89,17 +88,16 @@ def async_client() -> aredis.Redis:
     return client
 
 
-class LuaScript:
-    """A Lua script run by SHA (``EVALSHA``), loaded on first use or after a
-    Redis restart, so each call sends only the hash, not the source."""
+# register_script takes a client for its encoder only (the script's SHA); each
+# call runs on the running loop's client. This one never connects.
+_script_registry = aredis.Redis(decode_responses=True)
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(self, keys: list[str], args: list[object]) -> Any:
-        client = async_client()
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc,arg-type]
-        except NoScriptError:
-            return await client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc,arg-type]
+def register_script(source: str) -> Callable[[list[str], list[Any]], Awaitable[Any]]:
+    """redis-py's script (``EVALSHA``, loaded on first use or after a Redis restart), run on this loop's client."""
+    script = _script_registry.register_script(source)
+
+    async def run(keys: list[str], args: list[Any]) -> Any:
+        return await script(keys=keys, args=args, client=async_client())
+
+    return run

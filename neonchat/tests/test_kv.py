@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import redis
 
@@ -30,3 +32,10 @@ def test_a_parser_reset_under_a_read_is_a_connection_error(monkeypatch: pytest.M
 
 def test_an_attribute_error_elsewhere_is_not_a_store_error() -> None:
     assert not isinstance(AttributeError("a bug in our code"), kv.STORE_ERRORS)
+
+
+async def test_a_script_unknown_to_redis_is_loaded_on_first_use() -> None:
+    """As after a Redis restart (SCRIPT FLUSH is server-wide: a fresh script stands in for it)."""
+    echo = kv.register_script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")
+    assert await echo(["k"], ["v"]) == ["k", "v"]
+    assert await echo(["k2"], [2]) == ["k2", "2"]
