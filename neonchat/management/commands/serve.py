@@ -62,7 +62,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         heartbeat = float(settings.WS_HEARTBEAT_INTERVAL)
         config = uvicorn.Config(
-            "neonchat.asgi:application",
+            ":".join(settings.ASGI_APPLICATION.rsplit(".", 1)),  # neonchat.asgi:application
             host=options["host"],
             port=options["port"],
             loop="uvloop",
