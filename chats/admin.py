@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from chats.models import Chat, ChatMember
 from messaging.models import Message
 from neonchat.errors import ApplicationError
+from neonchat.text import TEXT_MAX
 from notifier.services import system_broadcast
 
 
@@ -26,7 +27,7 @@ class ChatMemberInline(admin.TabularInline):
 
 
 class BroadcastForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea, max_length=4096)
+    text = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
 
 
 class ActivityFilter(admin.SimpleListFilter):

@@ -10,7 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
-from chats import selectors, services
+from chats import services
+from messaging.selectors import chat_detail, chat_list
+from messaging.services import chat_mark_read
 from neonchat.apidocs import LIMIT_SCHEMA, OFFSET_SCHEMA, error_responses
 from neonchat.fields import StrictUUIDField
 from neonchat.pagination import parse_bool, parse_limit, parse_offset
@@ -67,7 +69,7 @@ class ChatListCreateApi(APIView):
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         params = request.query_params
-        page = selectors.chat_list(
+        page = chat_list(
             user_id=request.user.pk,
             limit=parse_limit(params.get("limit"), default=20, maximum=100),
             offset=parse_offset(params.get("offset")),
@@ -86,14 +88,14 @@ class ChatListCreateApi(APIView):
         chat, created = services.chat_get_or_create(
             user_id=request.user.pk, partner_id=data.validated_data["partner_id"]
         )
-        body = selectors.chat_detail(user_id=request.user.pk, chat_id=chat.pk)
+        body = chat_detail(user_id=request.user.pk, chat_id=chat.pk)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ChatDetailApi(APIView):
     @extend_schema(operation_id="chats_retrieve", responses={200: ChatSerializer, **error_responses(401, 404, 429)})
     def get(self, request: AuthenticatedRequest, chat_id: uuid.UUID) -> Response:
-        return Response(selectors.chat_detail(user_id=request.user.pk, chat_id=chat_id))
+        return Response(chat_detail(user_id=request.user.pk, chat_id=chat_id))
 
 
 class ChatReadApi(APIView):
@@ -105,7 +107,7 @@ class ChatReadApi(APIView):
     def post(self, request: AuthenticatedRequest, chat_id: uuid.UUID) -> Response:
         data = MarkReadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.chat_mark_read(
+        chat_mark_read(
             user_id=request.user.pk,
             chat_id=chat_id,
             message_id=data.validated_data["message_id"],

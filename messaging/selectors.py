@@ -1,14 +1,19 @@
-"""Reads of messages: keyset pages over ``(chat_id, seq)``."""
+"""Reads of messages: keyset pages over ``(chat_id, seq)``, and the chat list (chats with their last message)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Window
+
+from chats.models import ChatMember
 from chats.selectors import membership_get
 from messaging.models import Message
-from messaging.payloads import message_payload
+from messaging.payloads import iso, last_message_fields, message_payload
 from neonchat.errors import InvalidInput, NotFound
+from neonchat.ids import uuid_or_none
+from presence.selectors import online_map
 
 
 def _cursor_seq(chat_id: uuid.UUID, message_id: uuid.UUID) -> int:
@@ -55,3 +60,72 @@ def message_get(*, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID
     if message is None:
         raise NotFound("Message not found.", code="message_not_found")
     return message
+
+
+# The chat list's columns: plain rows (values()), no model instances per chat.
+_ROW = (
+    "chat_id",
+    "partner_id",
+    "partner__username",
+    "last_read_seq",
+    "partner_last_read_seq",
+    "chat__last_seq",
+    "chat__updated_at",
+    "chat__last_message_id",
+    "chat__last_message__text",
+    "chat__last_message__sender_id",
+    "chat__last_message__created_at",
+    "chat__last_message__deleted_at",
+)
+
+
+def _member_rows(user_id: uuid.UUID | str) -> QuerySet[ChatMember]:
+    partner_read = ChatMember.objects.filter(chat_id=OuterRef("chat_id"), user_id=OuterRef("partner_id"))
+    return ChatMember.objects.filter(user_id=user_id).annotate(
+        partner_last_read_seq=Subquery(partner_read.values("last_read_seq")[:1])
+    )
+
+
+def _chat_item(row: dict[str, Any], online: dict[str, bool]) -> dict[str, Any]:
+    partner_id = str(row["partner_id"])
+    last_message = None
+    if row["chat__last_message_id"] is not None:
+        last_message = last_message_fields(
+            row["chat__last_message_id"],
+            row["chat__last_message__text"],
+            row["chat__last_message__sender_id"],
+            row["chat__last_message__created_at"],
+            row["chat__last_message__deleted_at"],
+        )
+    return {
+        "id": str(row["chat_id"]),
+        "partner": {"id": partner_id, "username": row["partner__username"], "online": online.get(partner_id, False)},
+        "last_message": last_message,
+        "unread_count": max(0, row["chat__last_seq"] - row["last_read_seq"]),
+        "last_read_seq": row["last_read_seq"],
+        "partner_last_read_seq": row["partner_last_read_seq"] or 0,
+        "last_seq": row["chat__last_seq"],
+        "updated_at": iso(row["chat__updated_at"]),
+    }
+
+
+def chat_list(*, user_id: uuid.UUID | str, limit: int, offset: int, unread_only: bool) -> dict[str, Any]:
+    """One page of the user's chats, newest activity first: one query (the total rides
+    along as a window count) and one presence read."""
+    rows = _member_rows(user_id)
+    if unread_only:
+        rows = rows.filter(chat__last_seq__gt=F("last_read_seq"))
+    ordered = rows.annotate(total=Window(Count("*"))).order_by("-chat__updated_at", "-chat_id")
+    page = list(ordered.values(*_ROW, "total")[offset : offset + limit])
+    # A page past the end has no row to carry the total.
+    total = page[0]["total"] if page else (rows.count() if offset else 0)
+    online = online_map([str(row["partner_id"]) for row in page])
+    return {"chats": [_chat_item(r, online) for r in page], "total": total, "has_more": offset + len(page) < total}
+
+
+def chat_detail(*, user_id: uuid.UUID | str, chat_id: uuid.UUID | str) -> dict[str, Any]:
+    chat_uuid = uuid_or_none(chat_id)
+    row = None if chat_uuid is None else _member_rows(user_id).filter(chat_id=chat_uuid).values(*_ROW).first()
+    if row is None:
+        raise NotFound("Chat not found.", code="chat_not_found")
+    return _chat_item(row, online_map([str(row["partner_id"])]))
