@@ -24,10 +24,7 @@ import httpx
 import websockets
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-
-def default_api_url() -> str:
-    """The api this checkout serves: ``make stack``'s ``API_PORT`` or ``make run``'s ``PORT`` (8080)."""
-    return f"http://127.0.0.1:{os.environ.get('API_PORT') or os.environ.get('PORT') or 8080}"
+from neonchat.local import default_api_url
 
 
 def _ws_url(api_url: str) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
-from messaging.management.commands.chat_client import default_api_url
 from neonchat import kv
 from neonchat.errors import ApplicationError
+from neonchat.local import default_api_url
 from notifier.relay import relay_broadcast
 from notifier.services import system_broadcast
 
