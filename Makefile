@@ -24,16 +24,19 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 # Embedded mode whatever the environment or .env says: the stack's variables
 # are set to empty (set values win over .env, and empty means unset).
 EMBEDDED_ENV = env DATABASE_URL= REDIS_URL= NOTIFIER_ADDR= NOTIFICATION_SERVICE_ADDR= CHANNEL_LAYER_HOSTS= PUBLIC_WS_URL=
+# Long-running targets hold the terminal themselves: Ctrl-C stops them gracefully
+# and make exits with their status (0), not 130 (deploy/supervise/foreground.py).
+FOREGROUND = $(PY) -m deploy.supervise.foreground
 
 ## run: embedded mode — one process on http://127.0.0.1:8080, SQLite, no services needed
 run: $(VENV)/.runtime
 	$(EMBEDDED_ENV) $(PY) manage.py migrate --noinput -v 0
 	$(EMBEDDED_ENV) $(PY) manage.py seed_demo
-	exec $(EMBEDDED_ENV) $(PY) manage.py serve --host $(HOST) --port $(PORT) --role all
+	exec $(EMBEDDED_ENV) $(FOREGROUND) $(PY) manage.py serve --host $(HOST) --port $(PORT) --role all
 
 ## stack: api :8080, gateway :8082, notifier :8081 against local PostgreSQL and Redis
 stack: $(VENV)/.runtime
-	exec bin/stack
+	exec $(FOREGROUND) bin/stack
 
 ## test: lint, types, generated-code check, compose check, the whole suite with coverage
 test: $(VENV)/.dev protos-check lint typecheck compose-check unit browser
@@ -80,7 +83,7 @@ compose-check: $(VENV)/.compose
 
 ## cluster: 2 api, 2 gateways, 2 notifiers, HAProxy (:8080 REST, :8082 WebSocket), a Redis shard on :6380
 cluster: $(VENV)/.runtime
-	exec bin/cluster
+	exec $(FOREGROUND) bin/cluster
 
 ## chaos: faults under load (kill gateway/notifier/api, restart Redis/PostgreSQL, stall) on private PostgreSQL and Redis,
 ## then make cluster under supervisord with one instance of each role killed in turn

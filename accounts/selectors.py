@@ -16,7 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import RevokedToken, User
 from neonchat import kv, ratelimit
-from neonchat.errors import NotAuthenticated, NotFound, ServiceUnavailable
+from neonchat.errors import NotAuthenticated, ServiceUnavailable
 
 _CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError, DatabaseError)
 
@@ -165,13 +165,6 @@ def caller_get(*, user_id: uuid.UUID) -> User:
     if user is None or not user.is_active:
         raise NotAuthenticated("The token's user does not exist.", code="invalid_token")
     return user
-
-
-def user_get(*, user_id: uuid.UUID | str) -> User:
-    try:
-        return User.objects.get(pk=user_id)
-    except (User.DoesNotExist, ValueError):
-        raise NotFound("User not found.", code="user_not_found") from None
 
 
 def user_search(*, prefix: str, limit: int, exclude_id: uuid.UUID | None = None) -> tuple[list[User], bool]:

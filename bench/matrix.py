@@ -61,12 +61,12 @@ VARIANTS: dict[str, Variant] = {
     "uvicorn-plain": Variant(
         "uvicorn with the asyncio loop, h11 and the legacy websockets protocol", gateway=UVICORN_PLAIN
     ),
-    "core-layer": Variant("channels_redis core (list-based) layer instead of pub/sub", {"CHANNEL_LAYER": "core"}),
-    "no-pool": Variant("no psycopg pool: a connection per unit of work", {"DB_POOL": "0"}),
+    "core-layer": Variant("channels_redis core (list-based) layer instead of pub/sub", {"BENCH_CHANNEL_LAYER": "core"}),
+    "no-pool": Variant("no psycopg pool: a connection per unit of work", {"BENCH_DB_POOL": "0"}),
     "one-db-thread": Variant("one DB thread (what database_sync_to_async gives)", {"DB_THREADS": "1"}),
     "no-notifier": Variant("fan-out in the committing process, no gRPC hop", {"NOTIFIER_ADDR": ""}),
     "thread-per-request": Variant(
-        "Django's stock ASGI handler: a new thread per HTTP request", {"REQUEST_THREADS": "0"}
+        "Django's stock ASGI handler: a new thread per HTTP request", {"BENCH_DJANGO_HANDLER": "1"}
     ),
 }
 
@@ -153,7 +153,7 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
         **env,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": "neonchat.settings",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",  # production's, plus the variants' switches
         "LOG_LEVEL": "warning",
         "RATE_LIMIT_PER_MINUTE": "10000000",
         "LOGIN_RATE_LIMIT_PER_MINUTE": "10000000",

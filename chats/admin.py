@@ -16,6 +16,7 @@ from chats.models import Chat, ChatMember
 from messaging.groups import group_member_remove_moderated
 from messaging.models import Message
 from neonchat.errors import ApplicationError
+from neonchat.text import TEXT_MAX
 from notifier.services import system_broadcast
 
 
@@ -37,7 +38,7 @@ class ChatMemberInline(admin.TabularInline):
 
 
 class BroadcastForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea, max_length=4096)
+    text = forms.CharField(widget=forms.Textarea, max_length=TEXT_MAX)
 
 
 class ActivityFilter(admin.SimpleListFilter):

@@ -14,6 +14,8 @@ from accounts.authentication import AuthenticatedRequest
 from chats import selectors, services
 from chats.models import GROUP_MAX_MEMBERS, TITLE_MAX, ChatMember
 from messaging import groups
+from messaging.selectors import chat_detail, chat_list
+from messaging.services import chat_mark_read
 from neonchat.apidocs import LIMIT_SCHEMA, OFFSET_SCHEMA, error_responses
 from neonchat.errors import InvalidInput
 from neonchat.fields import StrictCharField, StrictUUIDField
@@ -129,7 +131,7 @@ class ChatListCreateApi(APIView):
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         params = request.query_params
-        page = selectors.chat_list(
+        page = chat_list(
             user_id=request.user.pk,
             limit=parse_limit(params.get("limit"), default=20, maximum=100),
             offset=parse_offset(params.get("offset")),
@@ -155,14 +157,14 @@ class ChatListCreateApi(APIView):
                 groups.group_create(user_id=request.user.pk, title=fields["title"], member_ids=fields["member_ids"]),
                 True,
             )
-        body = selectors.chat_detail(user_id=request.user.pk, chat_id=chat.pk)
+        body = chat_detail(user_id=request.user.pk, chat_id=chat.pk)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ChatDetailApi(APIView):
     @extend_schema(operation_id="chats_retrieve", responses={200: ChatSerializer, **error_responses(401, 404, 429)})
     def get(self, request: AuthenticatedRequest, chat_id: uuid.UUID) -> Response:
-        return Response(selectors.chat_detail(user_id=request.user.pk, chat_id=chat_id))
+        return Response(chat_detail(user_id=request.user.pk, chat_id=chat_id))
 
     @extend_schema(
         operation_id="chats_update",
@@ -174,7 +176,7 @@ class ChatDetailApi(APIView):
         data = ChatUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         groups.group_rename(user_id=request.user.pk, chat_id=chat_id, title=data.validated_data["title"])
-        return Response(selectors.chat_detail(user_id=request.user.pk, chat_id=chat_id))
+        return Response(chat_detail(user_id=request.user.pk, chat_id=chat_id))
 
 
 class ChatMembersApi(APIView):
@@ -245,7 +247,7 @@ class ChatReadApi(APIView):
     def post(self, request: AuthenticatedRequest, chat_id: uuid.UUID) -> Response:
         data = MarkReadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.chat_mark_read(
+        chat_mark_read(
             user_id=request.user.pk,
             chat_id=chat_id,
             message_id=data.validated_data["message_id"],

@@ -11,11 +11,11 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
 from messaging import search, selectors, services
-from messaging.models import TEXT_MAX
 from messaging.payloads import message_payload
 from neonchat.apidocs import LIMIT_SCHEMA, error_responses
 from neonchat.fields import MessageTextField, StrictUUIDField
 from neonchat.pagination import parse_limit, parse_uuid
+from neonchat.text import TEXT_MAX
 
 
 class MessageSerializer(serializers.Serializer):

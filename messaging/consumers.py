@@ -28,15 +28,16 @@ from django.db import DatabaseError
 
 from accounts.selectors import user_from_token
 from chats.selectors import chat_others, membership_get
-from chats.services import chat_mark_read
 from messaging.batching import message_send_async
 from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
 from messaging.presence import presence_changed, went_offline
+from messaging.services import chat_mark_read
 from messaging.stalls import stall_watch
 from neonchat import jsonlimits
 from neonchat.db import db_call
 from neonchat.errors import ApplicationError
 from neonchat.health import in_flight
+from neonchat.ids import uuid_or_none
 from neonchat.observability import request_id_var
 from neonchat.origins import host_allowed, origin_allowed
 from neonchat.ratelimit import take_token
@@ -75,12 +76,10 @@ class FrameError(Exception):
 
 def _uuid_field(frame: dict[str, Any], name: str, request_id: str | None = None) -> uuid.UUID:
     value = frame.get(name)
-    if not isinstance(value, str):
+    parsed = uuid_or_none(value) if isinstance(value, str) else None
+    if parsed is None:
         raise FrameError("invalid_field", f"{name} must be a UUID string", request_id)
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise FrameError("invalid_field", f"{name} must be a UUID string", request_id) from None
+    return parsed
 
 
 def _echo_id(value: Any) -> str | None:
@@ -88,11 +87,7 @@ def _echo_id(value: Any) -> str | None:
     "uuid or null"; an error frame must not reflect an arbitrary string back)."""
     if not isinstance(value, str) or len(value) > 45:  # "urn:uuid:" + 36
         return None
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return None
-    return value
+    return value if uuid_or_none(value) is not None else None
 
 
 def _request_id_of(frame: Any) -> str | None:
@@ -427,7 +422,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except ApplicationError as error:
                 messages_sent.labels("direct", "rejected").inc()
                 raise FrameError(error.code, error.message, echo) from None
-            messages_sent.labels("direct", "created" if created else "duplicate").inc()
+            if not created:  # a stored message is counted by messaging.metrics, whatever its transport
+                messages_sent.labels("direct", "duplicate").inc()
             ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message}
             await self._send_json(ack)
 

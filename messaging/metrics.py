@@ -1,7 +1,13 @@
 """Prometheus metrics of the messaging path (spec section 7.2)."""
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
+from messaging.signals import CommittedMessage, message_committed, messages_committed
+
+# status "created": every stored message, whichever transport sent it (the
+# receivers below); "duplicate" and "rejected": WebSocket sends (the consumer).
 messages_sent = Counter("chat_messages_sent_total", "Messages sent", ["chat_type", "status"])
 websocket_connections = Gauge(
     "websocket_connections_current", "Current number of WebSocket connections", multiprocess_mode="livesum"
@@ -17,3 +23,16 @@ send_batch_size = Histogram(
     "WebSocket sends stored per group commit (one round trip and one commit each)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+
+
+def count_committed(**_: Any) -> None:
+    messages_sent.labels("direct", "created").inc()
+
+
+async def count_committed_batch(*, messages: list[CommittedMessage], **_: Any) -> None:
+    messages_sent.labels("direct", "created").inc(len(messages))
+
+
+def connect() -> None:
+    message_committed.connect(count_committed, dispatch_uid="messaging.metrics.committed")
+    messages_committed.connect(count_committed_batch, dispatch_uid="messaging.metrics.committed_batch")

@@ -8,8 +8,6 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 
-TEXT_MAX = 4096
-
 
 class Message(models.Model):
     class Kind(models.TextChoices):

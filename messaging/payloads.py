@@ -8,8 +8,10 @@ from typing import Any
 from messaging.models import Message
 
 
-def iso(moment: datetime) -> str:
-    """ISO-8601 UTC with ``Z``, the same form DRF renders."""
+def iso(moment: datetime | str) -> str:
+    """ISO-8601 UTC with ``Z``, the same form DRF renders (a string is taken as already in it)."""
+    if isinstance(moment, str):
+        return moment
     text = moment.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -24,10 +26,10 @@ def message_payload(message: Message) -> dict[str, Any]:
 
 def message_fields(
     *, message_id: Any, chat_id: Any, sender_id: Any, text: str, seq: int,
-    created_at: datetime, updated_at: datetime, deleted_at: datetime | None,
+    created_at: datetime | str, updated_at: datetime | str, deleted_at: datetime | None,
     kind: str = "text", event: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The message shape from its columns (a row of the send path) or a model.
+    """The message shape from its columns (a row of the send path), a model, or a signed gRPC request.
     ``kind`` "text" (``event`` null) or "event" (a group's membership change)."""
     return {
         "id": str(message_id),

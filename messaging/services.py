@@ -1,4 +1,4 @@
-"""Every write of messaging: send, edit, delete. Each is one transaction and
+"""Every write of messaging: send, edit, delete, mark read. Each is one transaction and
 announces itself through ``messaging.signals`` after commit, never before."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from chats.models import Chat, ChatMember
-from messaging.models import TEXT_MAX, Message
+from chats.selectors import membership_get
+from messaging.models import Message
 from messaging.payloads import message_payload
-from messaging.signals import message_committed, message_deleted, message_updated
+from messaging.signals import chat_read, message_committed, message_deleted, message_updated
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from neonchat.realtime import origin_var
-from neonchat.text import has_visible_text
+from neonchat.text import TEXT_MAX, has_visible_text
 
 
 def validate_text(text: str) -> str:
@@ -277,3 +278,23 @@ def event_message_store(*, chat: Chat, actor_id: uuid.UUID, event: dict[str, Any
     payload = message_payload(message)
     transaction.on_commit(lambda: message_committed.send(sender=Message, message=payload, member_ids=member_ids))
     return message
+
+
+@transaction.atomic
+def chat_mark_read(*, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> int:
+    """Move the caller's watermark to ``message_id`` (never backwards); return its seq."""
+    member = membership_get(user_id=user_id, chat_id=chat_id)
+    seq = Message.objects.filter(pk=message_id, chat_id=member.chat_id).values_list("seq", flat=True).first()
+    if seq is None:
+        raise NotFound("Message not found in this chat.", code="message_not_found")
+    moved = ChatMember.objects.filter(pk=member.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
+    if moved:
+        payload = {
+            "chat_id": str(member.chat_id),
+            "user_id": str(user_id),
+            "message_id": str(message_id),
+            "seq": seq,
+            "member_ids": member.chat.member_ids(),
+        }
+        transaction.on_commit(lambda: chat_read.send(sender=ChatMember, **payload))
+    return seq

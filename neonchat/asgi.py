@@ -9,11 +9,10 @@ django.setup(set_prefix=False)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 from neonchat.handlers import PooledASGIHandler  # noqa: E402
 
-# REQUEST_THREADS=0: Django's own handler (a new thread per request), kept for the benchmark comparison.
-django_asgi_app = PooledASGIHandler(threads=settings.REQUEST_THREADS) if settings.REQUEST_THREADS else ASGIHandler()
+# Django's own handler, the comparison in docs/performance.md: bench/asgi.py.
+django_asgi_app = PooledASGIHandler(threads=settings.REQUEST_THREADS)
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})

@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from neonchat.text import VISIBLE_CHAR
+from neonchat.text import TEXT_MAX, VISIBLE_CHAR
 
 
 class StrictCharField(serializers.CharField):
@@ -26,12 +26,12 @@ class StrictUUIDField(serializers.UUIDField):
 
 
 # At least one character that is neither white space nor invisible (neonchat.text).
-@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 4096, "pattern": VISIBLE_CHAR})
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": TEXT_MAX, "pattern": VISIBLE_CHAR})
 class MessageTextField(StrictCharField):
-    """Message text: 1-4096 characters, some of them visible (checked by the service)."""
+    """Message text: 1-TEXT_MAX characters, some of them visible (checked by the service)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 4096)
+        kwargs.setdefault("max_length", TEXT_MAX)
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
 

@@ -12,8 +12,8 @@ Two costs of Django's own handler under ASGI, both measured on the api
   by Django as usual).
 * Django enters a fresh ``ThreadSensitiveContext`` per request, so asgiref
   starts a new OS thread per request, and the event loop waits while it
-  starts (``Thread.start`` and its ``Event.wait`` were 17 % of the api's
-  samples under load). Here a request borrows one of ``threads`` long-lived
+  starts (a large share of the api's profile under load: docs/performance.md,
+  "Before issue 16"). Here a request borrows one of ``threads`` long-lived
   single-thread executors and gives it back when the response is sent: the
   same semantics (one thread for all of a request's sync code), no thread
   churn, and at most ``threads`` requests in sync code at once, each holding

@@ -6,16 +6,13 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
-import redis
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from neonchat import kv
-from notifier.client import notifier_client
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +62,21 @@ def _database_ok() -> bool:
 async def _redis_ok() -> bool:
     try:
         return bool(await asyncio.wait_for(kv.async_client().ping(), timeout=1.0))
-    except (redis.RedisError, OSError, TimeoutError):
+    except kv.STORE_ERRORS:  # a timeout too: TimeoutError is an OSError
         logger.warning("readiness: redis check failed")
         return False
 
 
-async def _notifier_ok() -> bool:
-    if not settings.NOTIFIER_ADDR:
-        return True  # embedded: the notifier runs in-process
-    return await notifier_client().is_serving()
+Probe = Callable[[], Awaitable[bool]]
+
+# Services a higher app registers from its AppConfig.ready() (the notifier:
+# "notification_service"): one that is down makes the process degraded, not
+# unready. Registered rather than imported, so that the ground imports no app.
+_degrading: dict[str, Probe] = {}
+
+
+def register_degrading_check(name: str, probe: Probe) -> None:
+    _degrading[name] = probe
 
 
 async def live(request: HttpRequest) -> JsonResponse:
@@ -81,17 +84,15 @@ async def live(request: HttpRequest) -> JsonResponse:
 
 
 async def ready(request: HttpRequest) -> JsonResponse:
-    database, redis_up, notifier_up = await asyncio.gather(
-        sync_to_async(_database_ok, thread_sensitive=False)(), _redis_ok(), _notifier_ok()
+    names = list(_degrading)
+    database, redis_up, *services_up = await asyncio.gather(
+        sync_to_async(_database_ok, thread_sensitive=False)(), _redis_ok(), *(_degrading[name]() for name in names)
     )
-    checks = {
-        "database": "healthy" if database else "unhealthy",
-        "redis": "healthy" if redis_up else "unhealthy",
-        "notification_service": "healthy" if notifier_up else "unhealthy",
-    }
+    results = {"database": database, "redis": redis_up, **dict(zip(names, services_up, strict=True))}
+    checks = {name: "healthy" if up else "unhealthy" for name, up in results.items()}
     if is_draining() or not database or not redis_up:
         state, code = "unready", 503
-    elif not notifier_up:
+    elif not all(services_up):
         state, code = "degraded", 200
     else:
         state, code = "ready", 200

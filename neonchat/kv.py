@@ -10,22 +10,36 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import fakeredis
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
-from redis.exceptions import NoScriptError
 
-# What a call to the store raises when the store (or the connection to it) fails.
-# AttributeError: under load, redis-py 8.1's sync client can fail a new
-# connection's handshake with "'NoneType' object has no attribute 'readline'"
-# (its parser was reset mid-connect) instead of a ConnectionError; seen in the
-# benchmark and the chaos runs. Callers treat it like any other store failure.
-STORE_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError, AttributeError)
+# What a call to the store raises when the store (or the connection to it) fails:
+# the one list every caller catches (fail open, 503, or log and retry).
+STORE_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+
+
+class _Connection(redis.Connection):
+    """redis-py's connection, with one of its failures named for what it is.
+
+    Under load, redis-py 8.1's sync client can fail a new connection's
+    handshake with ``AttributeError: 'NoneType' object has no attribute
+    'readline'`` (its parser was reset mid-connect) instead of a
+    ``ConnectionError`` (docs/reliability.md). Only a read of this connection
+    is translated, so an ``AttributeError`` anywhere else stays a bug.
+    """
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except AttributeError as error:  # redis-py has already disconnected the connection
+            raise redis.ConnectionError(f"connection broken while reading: {error}") from error
+
 
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = weakref.WeakKeyDictionary()
 
@@ -46,6 +60,7 @@ def sync_client() -> redis.Redis:
         return fakeredis.FakeRedis(server=_fake_server(), decode_responses=True)  # type: ignore[no-any-return]
     return redis.Redis.from_url(
         settings.REDIS_URL,
+        connection_class=_Connection,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=5,
@@ -73,17 +88,16 @@ def async_client() -> aredis.Redis:
     return client
 
 
-class LuaScript:
-    """A Lua script run by SHA (``EVALSHA``), loaded on first use or after a
-    Redis restart, so each call sends only the hash, not the source."""
+# register_script takes a client for its encoder only (the script's SHA); each
+# call runs on the running loop's client. This one never connects.
+_script_registry = aredis.Redis(decode_responses=True)
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(self, keys: list[str], args: list[object]) -> Any:
-        client = async_client()
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc,arg-type]
-        except NoScriptError:
-            return await client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc,arg-type]
+def register_script(source: str) -> Callable[[list[str], list[Any]], Awaitable[Any]]:
+    """redis-py's script (``EVALSHA``, loaded on first use or after a Redis restart), run on this loop's client."""
+    script = _script_registry.register_script(source)
+
+    async def run(keys: list[str], args: list[Any]) -> Any:
+        return await script(keys=keys, args=args, client=async_client())
+
+    return run

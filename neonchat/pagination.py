@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from neonchat.errors import InvalidInput
+from neonchat.ids import uuid_or_none
 
 
 def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
@@ -36,10 +37,10 @@ def parse_bool(name: str, raw: str | None) -> bool:
 def parse_uuid(name: str, raw: str | None) -> uuid.UUID | None:
     if raw is None or raw == "":
         return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a UUID", code=f"invalid_{name}", details={name: ["not a UUID"]}) from None
+    parsed = uuid_or_none(raw)
+    if parsed is None:
+        raise InvalidInput(f"{name} must be a UUID", code=f"invalid_{name}", details={name: ["not a UUID"]})
+    return parsed
 
 
 def _non_negative_int(name: str, raw: str) -> int:

@@ -152,7 +152,7 @@ class LoginRateThrottle(_StoreThrottle):
 # Token buckets (rate per second, burst twice that), several in one call: for
 # each key, take up to the wanted number of tokens and answer how many it got.
 # One call per batch of sends, exactly what one call per send would grant.
-_BUCKETS_SCRIPT = kv.LuaScript("""
+_BUCKETS_SCRIPT = kv.register_script("""
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])

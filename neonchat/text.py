@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+# The longest message text (and system message), in characters: the contract's one limit.
+TEXT_MAX = 4096
+
 # Characters that render as nothing and that str.isspace() does not count: soft
 # hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers, Mongolian
 # selectors, zero-width space/joiners, LRM/RLM, bidi embeddings and isolates,

@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api-auth/", include(browsable)),
     path("admin/", admin.site.urls),
+    # Embedded mode only: manage.py broadcast relays through the server (notifier/relay.py).
+    path("internal/", include("notifier.urls")),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("", include("django_prometheus.urls")),

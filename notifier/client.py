@@ -163,10 +163,6 @@ class NotifierClient:
             return None
         return {s.user_id: s.status for s in response.statuses}
 
-    def validate_chat_access(self, user_id: str, chat_id: str) -> bool | None:
-        response = self._call("ValidateChatAccess", pb.ValidateChatAccessRequest(user_id=user_id, chat_id=chat_id))
-        return None if response is None else bool(response.has_access)
-
     def broadcast(self, *, text: str, user_ids: list[str], metadata: dict[str, str] | None = None) -> int | None:
         request = pb.BroadcastSystemMessageRequest(text=text, user_ids=user_ids, metadata=metadata or {})
         response = self._call("BroadcastSystemMessage", request)
@@ -192,6 +188,13 @@ def notifier_client() -> NotifierClient:
     return NotifierClient(
         settings.NOTIFIER_ADDR, timeout=float(settings.GRPC_TIMEOUT), max_attempts=int(settings.GRPC_MAX_RETRIES)
     )
+
+
+async def notifier_serving() -> bool:
+    """The readiness check of ``notification_service`` (registered in ``NotifierConfig.ready``)."""
+    if not settings.NOTIFIER_ADDR:
+        return True  # embedded: the notifier runs in-process
+    return await notifier_client().is_serving()
 
 
 class AsyncNotifierClient:

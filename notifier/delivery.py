@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from messaging.signals import CommittedMessage
 from neonchat import kv
 from neonchat.errors import InvalidInput
+from neonchat.ids import uuid_or_none
 from neonchat.realtime import Delivery, broadcast, new_message_event, publish, publish_many
+from neonchat.text import TEXT_MAX
 from presence import store
 from presence.store import DEADLINES
 
-SYSTEM_TEXT_MAX = 4096
 MAX_USER_IDS = 10_000
 DEDUP_TTL = 600
 
@@ -21,10 +21,10 @@ DEDUP_TTL = 600
 def parse_user_ids(raw: list[str], *, field: str = "user_ids") -> list[str]:
     if len(raw) > MAX_USER_IDS:
         raise InvalidInput(f"at most {MAX_USER_IDS} {field} per call", code="too_many_ids")
-    try:
-        return [str(uuid.UUID(value)) for value in raw]
-    except ValueError:
-        raise InvalidInput(f"{field} must be UUIDs", code="invalid_id") from None
+    parsed = [uuid_or_none(value) for value in raw]
+    if None in parsed:
+        raise InvalidInput(f"{field} must be UUIDs", code="invalid_id")
+    return [str(value) for value in parsed]
 
 
 async def _split_by_connection(user_ids: list[str]) -> tuple[list[str], list[str]]:
@@ -75,8 +75,8 @@ async def deliver_message(
 
 
 def validate_system_text(text: str) -> str:
-    if not text.strip() or len(text) > SYSTEM_TEXT_MAX or "\x00" in text:
-        raise InvalidInput(f"text must be 1-{SYSTEM_TEXT_MAX} characters, not blank", code="invalid_text")
+    if not text.strip() or len(text) > TEXT_MAX or "\x00" in text:
+        raise InvalidInput(f"text must be 1-{TEXT_MAX} characters, not blank", code="invalid_text")
     return text
 
 

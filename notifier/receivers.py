@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from accounts.signals import sessions_revoked
-from chats.selectors import chat_views
+from messaging.selectors import chat_views
 from messaging.signals import (
     CommittedMessage,
     chat_read,

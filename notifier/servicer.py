@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -14,7 +13,7 @@ import grpc
 from chats.selectors import chat_has_member
 from messaging.batching import MAX_BATCH
 from messaging.models import Message
-from messaging.payloads import message_payload
+from messaging.payloads import message_fields, message_payload
 from messaging.signals import CommittedMessage
 from neonchat.db import db_call
 from neonchat.errors import (
@@ -27,6 +26,7 @@ from neonchat.errors import (
     RateLimited,
     ServiceUnavailable,
 )
+from neonchat.ids import uuid_or_none
 from notifier import delivery, signing
 from presence import store
 from protos.notification.v1 import notification_pb2 as pb
@@ -74,10 +74,10 @@ def translate_errors(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
 
 
 def _uuid(value: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidInput(f"{field} must be a UUID", code="invalid_id") from None
+    parsed = uuid_or_none(value)
+    if parsed is None:
+        raise InvalidInput(f"{field} must be a UUID", code="invalid_id")
+    return str(parsed)
 
 
 def _stored_message(message_id: str) -> tuple[dict[str, Any], list[str]]:
@@ -102,18 +102,11 @@ def _event(raw: str) -> dict[str, Any] | None:
 def _signed_message(request: pb.SendMessageRequest) -> tuple[dict[str, Any], list[str]] | None:
     """The request's own copy, if our api/gateway signed it (no database read)."""
     members = list(request.recipient_ids)
-    message = {
-        "id": request.message_id,
-        "chat_id": request.chat_id,
-        "sender_id": request.sender_id,
-        "text": request.text,
-        "seq": request.seq,
-        "created_at": request.created_at,
-        "updated_at": request.updated_at,
-        "deleted": False,
-        "kind": request.kind or "text",
-        "event": _event(request.event_json),
-    }
+    message = message_fields(
+        message_id=request.message_id, chat_id=request.chat_id, sender_id=request.sender_id, text=request.text,
+        seq=request.seq, created_at=request.created_at, updated_at=request.updated_at, deleted_at=None,
+        kind=request.kind or "text", event=_event(request.event_json),
+    )  # fmt: skip
     if not signing.valid(request.metadata.get(signing.METADATA_KEY, ""), message, members):
         return None
     return message, members

@@ -12,9 +12,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import redis
 from django.conf import settings
 
+from neonchat import kv
 from presence import store
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class HeartbeatRegistry:
             await asyncio.sleep(interval)
             try:
                 await self.beat_once()
-            except (redis.RedisError, OSError) as error:
+            except kv.STORE_ERRORS as error:
                 logger.warning("presence heartbeat failed: %r", error)
             except Exception:
                 logger.exception("presence heartbeat crashed; retrying next interval")

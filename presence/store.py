@@ -35,7 +35,7 @@ end
 # Refuses (-1) when the user already holds ARGV[6] live connections (any
 # gateway); dead ones are pruned first so that a crashed gateway's sockets do
 # not count. Check and add are one script: concurrent handshakes cannot overshoot.
-_CONNECT = kv.LuaScript(
+_CONNECT = kv.register_script(
     _PRUNE
     + """
 local set_key, online_key = KEYS[1], KEYS[2]
@@ -59,7 +59,7 @@ return 1 - was_online
 """
 )
 
-_DISCONNECT = kv.LuaScript(
+_DISCONNECT = kv.register_script(
     _PRUNE
     + """
 local set_key, online_key = KEYS[1], KEYS[2]
@@ -75,7 +75,7 @@ return 0
 """
 )
 
-_HEARTBEAT = kv.LuaScript("""
+_HEARTBEAT = kv.register_script("""
 local set_key, online_key = KEYS[1], KEYS[2]
 local uid, cid, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('SADD', set_key, cid)
@@ -94,7 +94,7 @@ if raw then return 0 end
 return 1
 """)
 
-_SET_STATUS = kv.LuaScript("""
+_SET_STATUS = kv.register_script("""
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local cur = cjson.decode(raw)
@@ -105,7 +105,7 @@ redis.call('SET', KEYS[1], cjson.encode(cur), 'KEEPTTL')
 return 1
 """)
 
-_REAP = kv.LuaScript(
+_REAP = kv.register_script(
     _PRUNE
     + """
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])

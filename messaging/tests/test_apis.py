@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from prometheus_client import REGISTRY
 
 from accounts.models import User
 from chats.models import Chat
@@ -335,3 +336,15 @@ def test_replayed_request_after_delete_returns_the_tombstone(client_for, alice: 
     assert replay.status_code == 200
     assert replay.json()["id"] == created["id"] and replay.json()["deleted"] is True
     assert Message.objects.count() == 1
+
+
+def _sent(status: str) -> float:
+    return REGISTRY.get_sample_value("chat_messages_sent_total", {"chat_type": "direct", "status": status}) or 0.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rest_send_counts_in_chat_messages_sent_total(client_for, alice: User, chat: Chat) -> None:
+    before, client, request_id = _sent("created"), client_for(alice), str(uuid.uuid4())
+    assert post_message(client, chat, "counted", request_id).status_code == 201
+    assert post_message(client, chat, "counted", request_id).status_code == 200  # a replay stores nothing
+    assert _sent("created") == before + 1

@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from accounts.models import User
 from accounts.selectors import token_claims
@@ -511,3 +512,19 @@ async def test_every_ended_connection_releases_its_channel() -> None:
             break
         await asyncio.sleep(0.02)
     assert set(loop_layer.channels) - before == set()
+
+
+async def test_a_websocket_send_counts_once_in_chat_messages_sent_total() -> None:
+    def sent(status: str) -> float:
+        labels = {"chat_type": "direct", "status": status}
+        return REGISTRY.get_sample_value("chat_messages_sent_total", labels) or 0.0
+
+    a, b, chat, ta, tb = await make_pair()
+    created, duplicate = sent("created"), sent("duplicate")
+    a1 = await connect(ta)
+    frame = {"type": "message", "chat_id": str(chat.pk), "text": "counted", "request_id": str(uuid.uuid4())}
+    for _ in range(2):
+        await a1.send_json_to(frame)
+        await frames_until(a1, "message_sent")
+    await a1.disconnect()
+    assert (sent("created"), sent("duplicate")) == (created + 1, duplicate + 1)

@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from accounts.models import User
 from chats.models import Chat, ChatMember
 from chats.services import chat_get_or_create
-from messaging.models import TEXT_MAX, Message
+from messaging.models import Message
 from messaging.selectors import message_get, message_page
-from messaging.services import message_delete, message_edit, message_send, validate_text
-from messaging.signals import message_committed, message_deleted, message_updated
+from messaging.services import chat_mark_read, message_delete, message_edit, message_send, validate_text
+from messaging.signals import chat_read, message_committed, message_deleted, message_updated
 from neonchat.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from neonchat.realtime import origin_var
 from neonchat.tests.support import send
-from neonchat.text import has_visible_text
+from neonchat.text import TEXT_MAX, has_visible_text
 
 
 class Recorder:
@@ -269,3 +269,23 @@ def test_message_committed_with_real_commits(alice: User, chat: Chat) -> None:
         assert [c["message"]["id"] for c in recorder.calls] == [str(message.pk)]
     chat.refresh_from_db()
     assert chat.last_seq == 1 and message.seq == 1
+
+
+@pytest.mark.django_db
+def test_mark_read_returns_seq_and_signals_only_on_progress(
+    alice: User, bob: User, chat: Chat, django_capture_on_commit_callbacks
+) -> None:
+    first, second = send(chat, bob, "1"), send(chat, bob, "2")
+    with Recorder(chat_read) as recorder, django_capture_on_commit_callbacks(execute=True):
+        assert chat_mark_read(user_id=alice.pk, chat_id=chat.pk, message_id=second.pk) == 2
+        assert chat_mark_read(user_id=alice.pk, chat_id=chat.pk, message_id=first.pk) == 1
+        assert chat_mark_read(user_id=alice.pk, chat_id=chat.pk, message_id=second.pk) == 2
+    assert len(recorder.calls) == 1
+    call = recorder.calls[0]
+    assert (call["chat_id"], call["user_id"], call["message_id"], call["seq"]) == (
+        str(chat.pk),
+        str(alice.pk),
+        str(second.pk),
+        2,
+    )
+    assert ChatMember.objects.get(chat=chat, user=alice).last_read_seq == 2

@@ -55,7 +55,7 @@ def _generated_secret(path: Path) -> str:
     return secret
 
 
-def _database(url: str, max_conns: int, *, pool: bool = True) -> dict[str, Any]:
+def _database(url: str, max_conns: int) -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -66,11 +66,11 @@ def _database(url: str, max_conns: int, *, pool: bool = True) -> dict[str, Any]:
     if db["ENGINE"] != "django.db.backends.postgresql":
         raise ConfigError(f"DATABASE_URL must be a postgres:// URL, got scheme of {url.split(':', maxsplit=1)[0]!r}")
     # Django 5.1+ psycopg pool: the right pooling for ASGI (no CONN_MAX_AGE).
-    # DB_POOL=0 (a connection per unit of work) exists for the benchmark comparison.
     db["CONN_MAX_AGE"] = 0
-    db["OPTIONS"] = {"connect_timeout": 5}
-    if pool:
-        db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": max_conns, "timeout": 10, "max_idle": 300}
+    db["OPTIONS"] = {
+        "connect_timeout": 5,
+        "pool": {"min_size": 1, "max_size": max_conns, "timeout": 10, "max_idle": 300},
+    }
     return db
 
 
@@ -102,13 +102,10 @@ def _load() -> dict[str, Any]:
         "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
         # Connections of the gateway's WebSocket send path (group commits in flight at once).
         "DB_SEND_CONNECTIONS": config.get_int("DB_SEND_CONNECTIONS", 4, minimum=1, maximum=64),
-        "DB_POOL": config.get_bool("DB_POOL", default=True),
         # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
-        "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=0, maximum=256),
+        "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=1, maximum=256),
         "REDIS_URL": redis_url,
         "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
-        # pubsub (default, measured best: docs/performance.md) or core (channels_redis's list-based layer).
-        "CHANNEL_LAYER": config.get_choice("CHANNEL_LAYER", "pubsub", ("pubsub", "core")),
         # Redis instances the channel layer shards over (default: REDIS_URL alone).
         "CHANNEL_LAYER_HOSTS": config.get_list("CHANNEL_LAYER_HOSTS", [redis_url] if redis_url else []),
         "NOTIFIER_ADDR": config.get_str("NOTIFIER_ADDR", config.get_str("NOTIFICATION_SERVICE_ADDR")),
@@ -148,7 +145,7 @@ def _load() -> dict[str, Any]:
 
 try:
     _cfg = _load()
-    DATABASES = {"default": _database(_cfg["DATABASE_URL"], _cfg["DB_MAX_CONNS"], pool=_cfg["DB_POOL"])}
+    DATABASES = {"default": _database(_cfg["DATABASE_URL"], _cfg["DB_MAX_CONNS"])}
 except ConfigError as error:
     # One clear line naming the variable, no traceback.
     sys.stderr.write(f"neonchat: configuration error: {error}\n")
@@ -363,10 +360,9 @@ SIMPLE_JWT = {
 if _cfg["REDIS_URL"]:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": {
-                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "core": "channels_redis.core.RedisChannelLayer",
-            }[_cfg["CHANNEL_LAYER"]],
+            # Pub/sub: measured against the list-based core layer in docs/performance.md
+            # (that comparison's switch is in bench/settings.py).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": CHANNEL_LAYER_HOSTS,
                 "prefix": _cfg["CHANNEL_LAYER_PREFIX"],
@@ -399,7 +395,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "uvicorn.access": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
         "grpc": {"level": "WARNING"},
         "asyncio": {"level": "WARNING"},

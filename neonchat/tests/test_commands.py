@@ -41,11 +41,14 @@ def test_broadcast_command(make_user) -> None:
         call_command("broadcast", "   ")
 
 
-def test_broadcast_command_refuses_embedded_mode_with_a_pointer_to_the_admin(settings, make_user) -> None:
+def test_broadcast_command_in_embedded_mode_relays_to_the_server_and_says_when_none_answers(
+    settings, make_user
+) -> None:
+    # The relay itself, to a running embedded server: tests/e2e/test_embedded.py.
     settings.REDIS_URL = ""
     settings.NOTIFIER_ADDR = ""
-    with pytest.raises(CommandError, match=r"needs stack mode .* /admin/chats/chat/"):
-        call_command("broadcast", "maintenance tonight")
+    with pytest.raises(CommandError, match=r"no NeonChat server answers at http://127.0.0.1:9 .*make run"):
+        call_command("broadcast", "maintenance tonight", "--url", "http://127.0.0.1:9")
 
 
 def test_createsuperuser_works_with_the_custom_user() -> None:

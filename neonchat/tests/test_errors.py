@@ -114,13 +114,13 @@ def test_error_code_and_details_override() -> None:
 
 
 def test_unexpected_exception_is_500_in_error_shape(monkeypatch: pytest.MonkeyPatch, alice: User) -> None:
-    from chats import selectors
+    from chats import apis
     from conftest import token_for
 
     def explode(**kwargs: object) -> None:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(selectors, "chat_list", explode)
+    monkeypatch.setattr(apis, "chat_list", explode)
     client = APIClient(raise_request_exception=False)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(alice)}")
     error = assert_error(client.get("/api/v1/chats"), 500, "internal_error")

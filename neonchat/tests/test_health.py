@@ -46,7 +46,7 @@ def test_ready_is_unready_without_database(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_ready_is_degraded_without_notifier(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(health, "_notifier_ok", _down)
+    monkeypatch.setitem(health._degrading, "notification_service", _down)
     response = Client().get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {

@@ -80,8 +80,6 @@ def load(monkeypatch: pytest.MonkeyPatch):
         ("LOG_LEVEL", "loud"),
         ("PASSWORD_BCRYPT_ROUNDS", "99"),
         ("JWT_EXPIRE_HOURS", "0"),
-        ("CHANNEL_LAYER", "rabbitmq"),
-        ("DB_POOL", "sometimes"),
     ],
 )
 def test_loader_names_the_bad_variable(load, variable: str, value: str) -> None:
@@ -89,15 +87,8 @@ def test_loader_names_the_bad_variable(load, variable: str, value: str) -> None:
         load(**{variable: value})
 
 
-def test_database_pool_by_default_and_plain_connections_on_request() -> None:
-    url = "postgres://app@db:5432/neonchat"
-    assert _database(url, 7)["OPTIONS"]["pool"]["max_size"] == 7
-    assert "pool" not in _database(url, 7, pool=False)["OPTIONS"]
-
-
-def test_channel_layer_choice(load) -> None:
-    assert load()["CHANNEL_LAYER"] == "pubsub"
-    assert load(CHANNEL_LAYER="core")["CHANNEL_LAYER"] == "core"
+def test_database_is_pooled() -> None:
+    assert _database("postgres://app@db:5432/neonchat", 7)["OPTIONS"]["pool"]["max_size"] == 7
 
 
 def test_non_postgres_database_url_is_refused() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 import websockets
 
 from tests.e2e.conftest import history_after, open_chat, register
-from tests.e2e.procs import Proc
+from tests.e2e.procs import ROOT, Proc, free_port
 
 pytestmark = [pytest.mark.e2e]
 
@@ -194,3 +196,54 @@ async def test_a_logged_out_token_stays_revoked_across_a_restart(embedded: Proc,
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def _broadcast(server: Proc, *args: str, port: int | None = None) -> subprocess.CompletedProcess[str]:
+    """``manage.py broadcast`` in a second terminal: the server's environment and ``PORT``, as ``make run PORT=...``."""
+    env = {**server.env, "PORT": str(port or server.port), "LOG_LEVEL": "info"}
+    command = [sys.executable, "manage.py", "broadcast", *args]
+    return subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+async def _system_frames(ws: websockets.ClientConnection, quiet: float = 0.5) -> list[str]:
+    """The texts of the ``system`` frames that arrive until ``quiet`` s pass without one."""
+    texts: list[str] = []
+    while True:
+        try:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), quiet))
+        except TimeoutError:
+            return texts
+        if frame["type"] == "system":
+            texts.append(frame["text"])
+
+
+async def test_broadcast_command_reaches_the_embedded_servers_sockets(embedded: Proc) -> None:
+    a, b, c = register(embedded.url), register(embedded.url), register(embedded.url)
+    async with (
+        websockets.connect(f"{embedded.ws}?token={a.token}") as wa,
+        websockets.connect(f"{embedded.ws}?token={a.token}") as wa2,
+        websockets.connect(f"{embedded.ws}?token={b.token}") as wb,
+    ):
+        done = await asyncio.to_thread(_broadcast, embedded, "maintenance at 18:00")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "delivered to 2 connected user(s)"  # users, not sockets; c is offline
+        assert "HTTP Request" not in done.stderr  # the relay's request line is not the command's output
+        assert await _system_frames(wa) == await _system_frames(wa2) == ["maintenance at 18:00"]
+        assert await _system_frames(wb) == ["maintenance at 18:00"]
+
+        done = await asyncio.to_thread(_broadcast, embedded, "just you", "--user", b.username, "--user", c.username)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "delivered to 1 connected user(s)"
+        assert await _system_frames(wb) == ["just you"]
+        assert await _system_frames(wa, quiet=0.2) == []
+
+        blank = await asyncio.to_thread(_broadcast, embedded, "   ")
+        assert blank.returncode == 1 and "text must be" in blank.stderr
+
+
+def test_broadcast_relay_refuses_without_the_key_and_says_when_no_server_answers(embedded: Proc) -> None:
+    for headers in ({}, {"X-Neonchat-Relay-Key": "0" * 64}):
+        reply = httpx.post(f"{embedded.url}/internal/broadcast", json={"text": "x"}, headers=headers)
+        assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found", reply.text
+    done = _broadcast(embedded, "hello?", port=free_port())
+    assert done.returncode == 1 and "no NeonChat server answers at http://127.0.0.1:" in done.stderr

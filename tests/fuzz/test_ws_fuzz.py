@@ -35,14 +35,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from neonchat import jsonlimits
-from neonchat.text import has_visible_text
+from neonchat.ids import uuid_or_none
+from neonchat.text import TEXT_MAX, has_visible_text
 from tests.e2e.conftest import Account, Stack, history_after, open_chat, register
 from tests.e2e.procs import Proc, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 MAX_FRAME_BYTES = 64 * 1024
-TEXT_MAX = 4096
 BATCH = 10
 EXAMPLES = 270
 MIN_FRAMES = 10_000
@@ -67,34 +67,25 @@ class World:
     first_text: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
-def _as_uuid(value: Any) -> uuid.UUID | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 def _text_ok(text: Any) -> bool:
     visible = isinstance(text, str) and has_visible_text(text)  # not only white space or zero-width characters
     return isinstance(text, str) and 0 < len(text) <= TEXT_MAX and visible and "\x00" not in text
 
 
 def _expect_message(frame: dict[str, Any], world: World) -> str:
-    request_id, chat = _as_uuid(frame.get("request_id")), _as_uuid(frame.get("chat_id"))
+    request_id, chat = uuid_or_none(frame.get("request_id")), uuid_or_none(frame.get("chat_id"))
     if request_id is None or chat != world.chat or not _text_ok(frame.get("text")):
         return "error"
     return "message_sent"
 
 
 def _expect_typing(frame: dict[str, Any], world: World) -> str:
-    ok = _as_uuid(frame.get("chat_id")) == world.chat and isinstance(frame.get("is_typing"), bool)
+    ok = uuid_or_none(frame.get("chat_id")) == world.chat and isinstance(frame.get("is_typing"), bool)
     return "none" if ok else "error"
 
 
 def _expect_read(frame: dict[str, Any], world: World) -> str:
-    ok = _as_uuid(frame.get("chat_id")) == world.chat and _as_uuid(frame.get("message_id")) in world.message_ids
+    ok = uuid_or_none(frame.get("chat_id")) == world.chat and uuid_or_none(frame.get("message_id")) in world.message_ids
     return "none" if ok else "error"
 
 
@@ -443,7 +434,7 @@ class Fuzzer:
         frame = decode(raw) or {}
         request_id = frame.get("request_id")
         # Echoed exactly as sent when it is a UUID ("uuid or null"), never an arbitrary string.
-        echo = request_id if _as_uuid(request_id) is not None else None
+        echo = request_id if uuid_or_none(request_id) is not None else None
         if frame.get("type") == "message":  # errors of a send echo its request_id exactly
             assert reply.get("request_id") == echo, f"{where}: {reply}"
         else:

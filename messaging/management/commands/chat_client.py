@@ -25,10 +25,7 @@ import httpx
 import websockets
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-
-def _default_url() -> str:
-    """The api this checkout serves: ``make stack``'s ``API_PORT`` or ``make run``'s ``PORT`` (8080)."""
-    return f"http://127.0.0.1:{os.environ.get('API_PORT') or os.environ.get('PORT') or 8080}"
+from neonchat.local import default_api_url
 
 
 def _ws_url(api_url: str) -> str:
@@ -238,7 +235,7 @@ class Command(BaseCommand):
         for name in ("httpx", "httpcore", "websockets"):
             logging.getLogger(name).setLevel(logging.WARNING)
         password = options["password"] or os.environ.get("NEONCHAT_PASSWORD") or getpass.getpass("password: ")
-        url = options["url"] or _default_url()
+        url = options["url"] or default_api_url()
         client = ConsoleChat(url, options["ws"] or _ws_url(url), self.stdout)
         try:
             asyncio.run(self._run(client, options["username"], password, options))

@@ -16,11 +16,11 @@ from typing import Any
 import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.module_loading import import_string
 
 from neonchat.health import is_draining, settle, start_draining
 from neonchat.httpguard import GuardedHttpToolsProtocol
-
-ROLES = ("all", "api", "gateway")
+from neonchat.roles import ROLES, serving
 
 
 class DrainingServer(uvicorn.Server):
@@ -57,12 +57,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8080)
-        parser.add_argument("--role", choices=ROLES, default="all", help="label for logs and metrics")
+        parser.add_argument(
+            "--role",
+            choices=ROLES,
+            default="all",
+            help="all; api: HTTP; gateway: WebSocket, health, metrics",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         heartbeat = float(settings.WS_HEARTBEAT_INTERVAL)
         config = uvicorn.Config(
-            "neonchat.asgi:application",
+            serving(import_string(settings.ASGI_APPLICATION), options["role"]),
             host=options["host"],
             port=options["port"],
             loop="uvloop",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
+from neonchat import kv
 from neonchat.errors import ApplicationError
+from neonchat.local import default_api_url
+from notifier.relay import relay_broadcast
 from notifier.services import system_broadcast
 
 
@@ -18,14 +21,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("text")
         parser.add_argument("--user", action="append", default=[], help="username (repeatable)")
+        parser.add_argument(
+            "--url", default=None, help="embedded mode: the running server (default: 127.0.0.1 on $PORT or 8080)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not settings.NOTIFIER_ADDR and not settings.REDIS_URL:
-            # Embedded mode: the server's WebSockets live in the server's own process, out of this one's reach.
-            raise CommandError(
-                "broadcast needs stack mode (REDIS_URL, NOTIFIER_ADDR); in embedded mode, send it from the admin: "
-                "/admin/chats/chat/, select chats, action 'Send a system message to the members of the selected chats'"
-            )
         names: list[str] = options["user"]
         users = (
             {u.username.lower(): str(u.pk) for u in User.objects.filter(username__lower__in=[n.lower() for n in names])}
@@ -36,7 +36,13 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"unknown user(s): {', '.join(missing)}")
         try:
-            count = system_broadcast(text=options["text"], user_ids=list(users.values()))
+            if kv.is_embedded():
+                # The sockets live in the embedded server's process: it sends the broadcast (notifier/relay.py).
+                logging.getLogger("httpx").setLevel(logging.WARNING)  # its request line is not the command's output
+                url = options["url"] or default_api_url()
+                count = relay_broadcast(url, text=options["text"], user_ids=list(users.values()))
+            else:
+                count = system_broadcast(text=options["text"], user_ids=list(users.values()))
         except ApplicationError as error:
             raise CommandError(error.message) from None
         self.stdout.write(f"delivered to {count} connected user(s)")

@@ -17,7 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--listen", default=None, help="address to bind (default NOTIFIER_LISTEN, 0.0.0.0:8081)")
-        parser.add_argument("--metrics-port", type=int, default=None, help="Prometheus port (default 9081; 0 = off)")
+        parser.add_argument(
+            "--metrics-port", type=int, default=None, help="Prometheus port, on the --listen host (0 = off)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         listen = options["listen"] or settings.NOTIFIER_LISTEN
@@ -25,7 +27,8 @@ class Command(BaseCommand):
             options["metrics_port"] if options["metrics_port"] is not None else settings.NOTIFIER_METRICS_PORT
         )
         if metrics_port:
-            start_http_server(metrics_port, addr="0.0.0.0")
+            # On the gRPC listener's host: what binds 127.0.0.1 does not expose its metrics to the network.
+            start_http_server(metrics_port, addr=listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0")
 
         def ready(port: int) -> None:
             self.stdout.write(f"neonchat notifier listening on {listen.rsplit(':', 1)[0]}:{port}")

@@ -1,0 +1,41 @@
+"""The store client: which failures count as the store being down."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+
+from neonchat import kv
+
+pytestmark = pytest.mark.skipif(kv.is_embedded(), reason="a connection to a real Redis")
+
+
+def _broken_read(*args: object, **kwargs: object) -> None:
+    raise AttributeError("'NoneType' object has no attribute 'readline'")
+
+
+def test_a_parser_reset_under_a_read_is_a_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = kv.sync_client().connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_command("PING")
+        with monkeypatch.context() as patch, pytest.raises(redis.ConnectionError) as caught:
+            patch.setattr(connection._parser, "read_response", _broken_read)
+            connection.read_response()
+    finally:
+        pool.release(connection)
+    assert isinstance(caught.value, kv.STORE_ERRORS)
+    assert isinstance(caught.value.__cause__, AttributeError)
+
+
+def test_an_attribute_error_elsewhere_is_not_a_store_error() -> None:
+    assert not isinstance(AttributeError("a bug in our code"), kv.STORE_ERRORS)
+
+
+async def test_a_script_unknown_to_redis_is_loaded_on_first_use() -> None:
+    """As after a Redis restart (SCRIPT FLUSH is server-wide: a fresh script stands in for it)."""
+    echo = kv.register_script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")
+    assert await echo(["k"], ["v"]) == ["k", "v"]
+    assert await echo(["k2"], [2]) == ["k2", "2"]
