@@ -27,6 +27,12 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deleted = serializers.BooleanField()
+    kind = serializers.ChoiceField(choices=["text", "event"], help_text="event: a group's membership or title change")
+    event = serializers.DictField(
+        allow_null=True,
+        help_text='{"type": "member_added|member_removed|member_left|title_changed|chat_created", '
+        '"user_ids": [...], "title": "..."}; null for text messages',
+    )
 
 
 class MessagePageSerializer(serializers.Serializer):
