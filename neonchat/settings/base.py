@@ -138,6 +138,8 @@ def _load() -> dict[str, Any]:
         "HTTP_REQUEST_TIMEOUT": config.get_duration("HTTP_REQUEST_TIMEOUT", 10.0, minimum=0.1),
         "SHUTDOWN_GRACE": config.get_duration("SHUTDOWN_GRACE", 10.0, minimum=0.0),
         "SHUTDOWN_DRAIN": config.get_duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0),
+        # Processes of one api (``serve --role api``): one per core this process may run on; docs/scaling.md.
+        "API_WORKERS": config.get_int("API_WORKERS", len(os.sched_getaffinity(0)), minimum=1, maximum=64),
         "LOG_LEVEL": config.get_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
         "LOG_FORMAT": config.get_choice("LOG_FORMAT", "json", ("json", "text")),
         "PASSWORD_BCRYPT_ROUNDS": config.get_int("PASSWORD_BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
@@ -192,6 +194,7 @@ HTTP_MAX_HEADER_BYTES: int = _cfg["HTTP_MAX_HEADER_BYTES"]
 HTTP_REQUEST_TIMEOUT: float = _cfg["HTTP_REQUEST_TIMEOUT"]
 SHUTDOWN_GRACE: float = _cfg["SHUTDOWN_GRACE"]
 SHUTDOWN_DRAIN: float = _cfg["SHUTDOWN_DRAIN"]
+API_WORKERS: int = _cfg["API_WORKERS"]
 LOG_LEVEL: str = _cfg["LOG_LEVEL"]
 LOG_FORMAT: str = _cfg["LOG_FORMAT"]
 PASSWORD_BCRYPT_ROUNDS: int = _cfg["PASSWORD_BCRYPT_ROUNDS"]
