@@ -138,6 +138,21 @@ def test_sigterm_drains_every_worker_then_exits_0(api_workers: tuple[Proc, Path]
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
+def test_workers_of_a_killed_supervisor_go_with_it_and_free_the_port(api_workers: tuple[Proc, Path]) -> None:
+    proc, _ = api_workers
+    workers = _wait_workers(proc, 2)
+    assert len(workers) == 2
+    proc.signal(signal.SIGKILL)  # as supervisord's last resort, or a chaos test, does
+    assert proc.wait(5) == -signal.SIGKILL
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker outlived its supervisor"
+    with socket.socket() as sock:  # the restarted api can bind the port again
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", proc.port))
+
+
 def test_embedded_mode_stays_one_process(tmp_path: Path) -> None:
     env = base_env(SQLITE_PATH=str(tmp_path / "embedded.sqlite3"), API_WORKERS="2")
     for name in ("DATABASE_URL", "REDIS_URL", "NOTIFIER_ADDR", "APP_ENV", "CHANNEL_LAYER_PREFIX"):

@@ -18,6 +18,7 @@ and SQLite database live in it. See docs/scaling.md.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -77,8 +78,31 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with(parent: int) -> None:
+    """End this worker when ``parent`` dies without stopping it (SIGKILL, a crash): Linux ``prctl``.
+
+    Otherwise the workers of a killed supervisor run on, holding the port, and
+    the restarted api cannot bind it. They go as a single api process killed
+    the same way would (in-flight requests are cut); a stop by signal reaches
+    the supervisor first, which relays it and lets every worker drain.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class DrainingWorker(multiprocess.Process):
     """One worker process of ``serve --workers``: a :class:`DrainingServer` in place of uvicorn's ``Server``."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        self.supervisor_pid = os.getpid()
+        super().__init__(config, sockets)
 
     @property
     def server(self) -> uvicorn.Server:
@@ -88,6 +112,7 @@ class DrainingWorker(multiprocess.Process):
         return self._server
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover - runs in the worker
+        _stop_with(self.supervisor_pid)
         try:
             super().target(sockets)
         finally:
