@@ -128,6 +128,8 @@ HTTP_MAX_HEADER_BYTES = env.int_in("HTTP_MAX_HEADER_BYTES", 16 * 1024, minimum=1
 HTTP_REQUEST_TIMEOUT = env.duration("HTTP_REQUEST_TIMEOUT", 10.0, minimum=0.1)
 SHUTDOWN_GRACE = env.duration("SHUTDOWN_GRACE", 10.0, minimum=0.0)
 SHUTDOWN_DRAIN = env.duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0)
+# Processes of one api (``serve --role api``): one per core this process may run on; docs/scaling.md.
+API_WORKERS = env.int_in("API_WORKERS", len(os.sched_getaffinity(0)), minimum=1, maximum=64)
 LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", "json", ("json", "text"))
 PASSWORD_BCRYPT_ROUNDS = env.int_in("PASSWORD_BCRYPT_ROUNDS", 12, minimum=4, maximum=16)
