@@ -130,6 +130,10 @@ SHUTDOWN_GRACE = env.duration("SHUTDOWN_GRACE", 10.0, minimum=0.0)
 SHUTDOWN_DRAIN = env.duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0)
 # Processes of one api (``serve --role api``): one per core this process may run on; docs/scaling.md.
 API_WORKERS = env.int_in("API_WORKERS", len(os.sched_getaffinity(0)), minimum=1, maximum=64)
+# With several workers prometheus_client keeps metrics as files there (multiprocess mode), from
+# the first metric created at import: the directory must exist before the apps load.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", "json", ("json", "text"))
 PASSWORD_BCRYPT_ROUNDS = env.int_in("PASSWORD_BCRYPT_ROUNDS", 12, minimum=4, maximum=16)
