@@ -130,6 +130,9 @@ SHUTDOWN_GRACE = env.duration("SHUTDOWN_GRACE", 10.0, minimum=0.0)
 SHUTDOWN_DRAIN = env.duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0)
 # Processes of one api (``serve --role api``): one per core this process may run on; docs/scaling.md.
 API_WORKERS = env.int_in("API_WORKERS", len(os.sched_getaffinity(0)), minimum=1, maximum=64)
+# Processes of one gateway (``serve --role gateway``) on its port, each its own event loop and
+# send path (like the gateways of make cluster); docs/performance.md measures 1 against 2.
+GATEWAY_WORKERS = env.int_in("GATEWAY_WORKERS", 1, minimum=1, maximum=64)
 # With several workers prometheus_client keeps metrics as files there (multiprocess mode), from
 # the first metric created at import: the directory must exist before the apps load.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -3,6 +3,8 @@ are the sum over both, SIGTERM drains every worker and exits 0; embedded mode st
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -12,12 +14,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import websockets
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, open_chat, register
 from tests.e2e.procs import ROOT, Proc, base_env, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -167,3 +171,60 @@ def test_embedded_mode_stays_one_process(tmp_path: Path) -> None:
     finally:
         proc.stop()
     assert "workers" not in proc.output()
+
+
+def _worker_holding(port: int, workers: set[int]) -> dict[int, int]:
+    """How many established connections on ``port`` each worker holds (/proc/net/tcp against each fd)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":  # local port, ESTABLISHED
+            inodes.add(f"socket:[{fields[9]}]")
+    held = {}
+    for pid in workers:
+        fds = Path(f"/proc/{pid}/fd")
+        held[pid] = sum(1 for fd in fds.iterdir() if str(fd.readlink()) in inodes)
+    return held
+
+
+@pytest.fixture
+def gateway_workers(shared_stack: Stack, tmp_path: Path) -> Iterator[Proc]:
+    """A gateway with two workers on one port, over the test stack's database, Redis and notifier."""
+    env = {**shared_stack.env, "GATEWAY_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    port = free_port()
+    proc = Proc("gateway-workers", ["serve", "--port", str(port), "--role", "gateway"], env, port).start(tmp_path)
+    yield proc
+    proc.stop()
+
+
+async def test_gateway_workers_share_a_port_and_deliver_across_each_other(
+    shared_stack: Stack, gateway_workers: Proc
+) -> None:
+    """Each worker is a gateway of its own (event loop, send path); messages between
+    sockets held by different workers travel through the notifier and Redis as between
+    the gateways of make cluster."""
+    workers = _wait_workers(gateway_workers, 2)
+    assert len(workers) == 2
+    pairs = [(register(shared_stack.api.url), register(shared_stack.api.url)) for _ in range(12)]
+    async with contextlib.AsyncExitStack() as sockets:
+        links = []
+        for a, b in pairs:
+            wa = await sockets.enter_async_context(websockets.connect(f"{gateway_workers.ws}?token={a.token}"))
+            wb = await sockets.enter_async_context(websockets.connect(f"{gateway_workers.ws}?token={b.token}"))
+            links.append((wa, wb, open_chat(shared_stack.api.url, a, b)))
+        held = _worker_holding(gateway_workers.port, workers)
+        assert all(count > 0 for count in held.values()), held  # the kernel spread them (2^-23 it did not)
+        for wa, wb, chat_id in links:
+            request_id = str(uuid.uuid4())
+            await wa.send(json.dumps({"type": "message", "chat_id": chat_id, "text": "hi", "request_id": request_id}))
+            ack = await _next_of(wa, "message_sent")
+            assert ack["request_id"] == request_id
+            assert (await _next_of(wb, "new_message"))["message"]["id"] == ack["message"]["id"]
+
+
+async def _next_of(ws: Any, wanted: str, timeout: float = 10) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == wanted:
+                return dict(frame)

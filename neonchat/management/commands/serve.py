@@ -196,12 +196,13 @@ class Command(BaseCommand):
             help="all; api: HTTP; gateway: WebSocket, health, metrics",
         )
         parser.add_argument(
-            "--workers", type=int, default=None, help="processes (default: API_WORKERS for --role api, else 1)"
+            "--workers", type=int, default=None, help="processes (default: API_WORKERS, GATEWAY_WORKERS, 1 for all)"
         )
 
     @staticmethod
     def _workers(options: dict[str, Any]) -> int:
-        workers: int = options["workers"] or (settings.API_WORKERS if options["role"] == "api" else 1)
+        default = {"api": settings.API_WORKERS, "gateway": settings.GATEWAY_WORKERS}.get(options["role"], 1)
+        workers: int = options["workers"] or default
         if workers < 1:
             raise CommandError("--workers must be at least 1")
         if not (settings.DATABASE_URL and settings.REDIS_URL):
