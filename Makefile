@@ -106,6 +106,8 @@ restore:
 seed: $(VENV)/.runtime
 	$(PY) manage.py seed_demo
 
+## bench: NeonChat against the tutorial apps in one run: REST (DRF + simplejwt, wrk) and WebSocket (Channels);
+## BENCH_ARGS="--rest-only" for the REST part alone (python -m bench.suite --help)
 bench: $(VENV)/.dev
 	$(PY) -m bench.suite $(BENCH_ARGS)
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -33,8 +34,25 @@ ENDPOINTS = {
 }
 
 
-def prepare(api: str, chats: int, messages: int) -> dict[str, str]:
-    """A fresh user with ``chats`` chats; returns the token and a chat id for the history page."""
+@dataclass(frozen=True)
+class Target:
+    """A running api and what a request to it needs: a Bearer token and the chat of the history page."""
+
+    name: str
+    url: str
+    token: str
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class Seeded:
+    user_id: str
+    token: str
+    chat_id: str  # the chat with ``messages`` messages
+
+
+def prepare(api: str, chats: int, messages: int) -> Seeded:
+    """A fresh user with ``chats`` chats (the first with ``messages`` messages, the others one each)."""
     with httpx.Client(base_url=api.rstrip("/"), timeout=30) as http:
 
         def user() -> tuple[str, str]:
@@ -42,16 +60,17 @@ def prepare(api: str, chats: int, messages: int) -> dict[str, str]:
             user_id = http.post("/api/v1/auth/register", json=body).raise_for_status().json()["id"]
             return user_id, http.post("/api/v1/auth/login", json=body).raise_for_status().json()["token"]
 
-        _, token = user()
+        user_id, token = user()
         headers = {"Authorization": f"Bearer {token}"}
-        chat_id = ""
+        history_chat = ""
         for index in range(chats):
             partner_id, _ = user()
             chat_id = http.post("/api/v1/chats", json={"partner_id": partner_id}, headers=headers).json()["id"]
+            history_chat = history_chat or chat_id
             for m in range(messages if index == 0 else 1):
                 body = {"text": f"message {m}", "request_id": str(uuid.uuid4())}
                 http.post(f"/api/v1/chats/{chat_id}/messages", json=body, headers=headers).raise_for_status()
-    return {"token": token, "chat_id": chat_id}
+    return Seeded(user_id, token, history_chat)
 
 
 # wrk's own report has no p95: its Lua hook prints the percentiles (microseconds) and non-2xx count.
@@ -77,6 +96,23 @@ def run_wrk(url: str, token: str, connections: int, duration: int) -> dict[str, 
     return {"rps": rps, "p50": p50 / 1000, "p95": p95 / 1000, "p99": p99 / 1000, "non2xx": float(bad)}
 
 
+Results = dict[tuple[str, str, int], list[dict[str, float]]]
+
+
+def measure(targets: list[Target], endpoints: list[str], connections: list[int], duration: int, rounds: int) -> Results:
+    """wrk on every target in turn for each round, endpoint and connection count (noise falls on all alike)."""
+    results: Results = {}
+    for rnd in range(rounds):
+        for endpoint in endpoints:
+            for conns in connections:
+                for target in targets:
+                    url = target.url.rstrip("/") + ENDPOINTS[endpoint].format(chat_id=target.chat_id)
+                    figures = run_wrk(url, target.token, conns, duration)
+                    results.setdefault((endpoint, target.name, conns), []).append(figures)
+                    print(f"round {rnd + 1} {endpoint} c={conns} {target.name}: {figures}", file=sys.stderr, flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restwrk", description=__doc__.splitlines()[0])
     parser.add_argument("--target", action="append", required=True, help="NAME=URL of a running api (repeatable)")
@@ -90,24 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    targets = dict(t.split("=", 1) for t in args.target)
-    setups = {name: prepare(url, args.chats, args.messages) for name, url in targets.items()}
-    results: dict[tuple[str, str, int], list[dict[str, float]]] = {}
-    for rnd in range(args.rounds):
-        for endpoint in args.endpoints.split(","):
-            for conns in (int(c) for c in args.connections.split(",")):
-                for name, url in targets.items():
-                    path = ENDPOINTS[endpoint].format(chat_id=setups[name]["chat_id"])
-                    figures = run_wrk(url.rstrip("/") + path, setups[name]["token"], conns, args.duration)
-                    results.setdefault((endpoint, name, conns), []).append(figures)
-                    print(f"round {rnd + 1} {endpoint} c={conns} {name}: {figures}", file=sys.stderr, flush=True)
-    print(_table(results, list(targets)))
+    targets = []
+    for name, url in (t.split("=", 1) for t in args.target):
+        seeded = prepare(url, args.chats, args.messages)
+        targets.append(Target(name, url, seeded.token, seeded.chat_id))
+    connections = [int(c) for c in args.connections.split(",")]
+    results = measure(targets, args.endpoints.split(","), connections, args.duration, args.rounds)
+    print(table(results, [t.name for t in targets]))
     return 0
 
 
-def _table(results: dict[tuple[str, str, int], list[dict[str, float]]], names: list[str]) -> str:
+def table(results: Results, names: list[str], *, first_over: bool = False) -> str:
+    """Medians over the rounds; the ratio is each target's RPS to the first's, or (``first_over``) the first's to it."""
+    heading = f"{names[0]} / this" if first_over else f"this / {names[0]}"
     lines = [
-        "| endpoint | conns | target | RPS (median) | ratio | p50 ms | p95 ms | p99 ms | non-2xx |",
+        f"| endpoint | conns | target | RPS (median) | {heading} | p50 ms | p95 ms | p99 ms | non-2xx |",
         "|" + "---|" * 9,
     ]
     medians: dict[tuple[str, str, int], dict[str, Any]] = {
@@ -115,7 +148,8 @@ def _table(results: dict[tuple[str, str, int], list[dict[str, float]]], names: l
     }
     for endpoint, name, conns in sorted(medians, key=lambda k: (list(ENDPOINTS).index(k[0]), k[2], names.index(k[1]))):
         m = medians[(endpoint, name, conns)]
-        ratio = m["rps"] / medians[(endpoint, names[0], conns)]["rps"]
+        first = medians[(endpoint, names[0], conns)]["rps"]
+        ratio = (first / m["rps"] if first_over else m["rps"] / first) if m["rps"] and first else float("nan")
         lines.append(
             f"| {endpoint} | {conns} | {name} | {m['rps']:.0f} | {ratio:.2f}x | {m['p50']:.1f} | {m['p95']:.1f} "
             f"| {m['p99']:.1f} | {m['non2xx']:.0f} |"

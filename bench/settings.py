@@ -8,14 +8,14 @@ measure an alternative against it (bench/matrix.py's variants set them; producti
 
 from __future__ import annotations
 
-from neonchat import config
+from neonchat.config import env
 from neonchat.settings import *  # noqa: F403
 
-if config.get_choice("BENCH_CHANNEL_LAYER", "pubsub", ("pubsub", "core")) == "core" and REDIS_URL:  # noqa: F405
+if env.choice("BENCH_CHANNEL_LAYER", "pubsub", ("pubsub", "core")) == "core" and REDIS_URL:  # noqa: F405
     CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.core.RedisChannelLayer"  # noqa: F405
-if not config.get_bool("BENCH_DB_POOL", default=True):
+if not env.bool("BENCH_DB_POOL", default=True):
     DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
-if config.get_bool("BENCH_DJANGO_HANDLER", default=False):
+if env.bool("BENCH_DJANGO_HANDLER", default=False):
     ASGI_APPLICATION = "bench.asgi.application"
 
 LOGGING["loggers"]["daphne"] = {"level": "WARNING"}  # type: ignore[index]  # noqa: F405 - the daphne variant's gateway

@@ -35,6 +35,7 @@ import asyncio
 from typing import Any
 
 import orjson
+from django.conf import settings
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from neonchat.errors import error_body
@@ -51,28 +52,21 @@ REQUEST_TIMEOUT = _response(408, "request_timeout", "The request was not receive
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """See the module docstring. Configured with ``max_head`` bytes and ``read_timeout`` seconds."""
+    """See the module docstring: ``HTTP_MAX_HEADER_BYTES`` and ``HTTP_REQUEST_TIMEOUT`` from settings.
 
-    max_head = 16 * 1024
-    read_timeout = 10.0
+    The limits are read per connection rather than baked into a subclass, so
+    uvicorn's worker processes (``serve --workers``) can load the class by name.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_head: int = settings.HTTP_MAX_HEADER_BYTES
+        self.read_timeout: float = settings.HTTP_REQUEST_TIMEOUT
         self._head_bytes = 0  # raw bytes received while the head is incomplete
         self._head_size = 0  # the parsed head (URL and headers) of the current request
         self._in_head = True  # until the current request's headers are complete
         self._refused = False
         self._read_timer: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def configured(cls, *, max_head: int, read_timeout: float) -> type[GuardedHttpToolsProtocol]:
-        """A subclass with these limits (uvicorn takes a protocol class, not an instance)."""
-
-        class Configured(cls):  # type: ignore[valid-type,misc]
-            pass
-
-        Configured.max_head, Configured.read_timeout = max_head, read_timeout
-        return Configured
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

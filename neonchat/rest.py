@@ -6,7 +6,6 @@ import io
 import logging
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
 from neonchat.errors import ApplicationError, RateLimited, error_body
+from neonchat.middleware import SyncAndAsyncMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -117,28 +117,11 @@ def _limit_body(request: HttpRequest) -> JsonResponse | None:
     return None
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(SyncAndAsyncMiddleware):
     """See :func:`_limit_body`. Sync and async, so it never adds a thread hop."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        return _limit_body(request) or self.get_response(request)
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        refused = _limit_body(request)
-        if refused is not None:
-            return refused
-        response: HttpResponse = await self.get_response(request)
-        return response
+    def before(self, request: HttpRequest) -> HttpResponse | None:
+        return _limit_body(request)
 
 
 def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

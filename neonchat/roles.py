@@ -14,6 +14,9 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from django.conf import settings
+from django.utils.module_loading import import_string
+
 from neonchat.errors import error_body
 
 Scope = MutableMapping[str, Any]
@@ -45,3 +48,22 @@ def serving(app: ASGIApp, role: str) -> ASGIApp:
             await app(scope, receive, send)
 
     return limited
+
+
+def _settings_application() -> ASGIApp:
+    app: ASGIApp = import_string(settings.ASGI_APPLICATION)
+    return app
+
+
+# Factories by import string (``uvicorn.Config(..., factory=True)``): with
+# ``--workers`` uvicorn spawns its workers and hands each the app by name.
+def all_application() -> ASGIApp:
+    return serving(_settings_application(), "all")
+
+
+def api_application() -> ASGIApp:
+    return serving(_settings_application(), "api")
+
+
+def gateway_application() -> ASGIApp:
+    return serving(_settings_application(), "gateway")

@@ -13,14 +13,12 @@ Only 404 responses are looked at, so a request that matched pays nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.http import escape_leading_slashes
 
 from neonchat.errors import error_body
+from neonchat.middleware import SyncAndAsyncMiddleware
 
 
 def canonical_path(request: HttpRequest) -> str | None:
@@ -51,21 +49,8 @@ def _answer(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     return JsonResponse(error_body("not_found", message, {"path": target}), status=404)
 
 
-class TrailingSlashMiddleware:
+class TrailingSlashMiddleware(SyncAndAsyncMiddleware):
     """See the module docstring. Sync and async, so it never adds a thread hop."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        return _answer(request, self.get_response(request))
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        return _answer(request, await self.get_response(request))
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return _answer(request, response)

@@ -12,7 +12,13 @@ from enum import IntEnum
 
 from prometheus_client import Gauge
 
-breaker_state = Gauge("grpc_client_circuit_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)", ["target"])
+# With several api workers (serve --workers), the worst state among the live ones.
+breaker_state = Gauge(
+    "grpc_client_circuit_state",
+    "Circuit breaker state (0 closed, 1 half-open, 2 open)",
+    ["target"],
+    multiprocess_mode="livemax",
+)
 
 
 class State(IntEnum):

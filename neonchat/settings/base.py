@@ -10,21 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import environ
 
-from neonchat import config
-from neonchat.config import ConfigError
+from neonchat.config import ConfigError, env
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def _sqlite_path() -> Path:
-    return Path(config.get_str("SQLITE_PATH") or BASE_DIR / "var" / "neonchat.sqlite3")
+    return Path(env.str("SQLITE_PATH", default="") or BASE_DIR / "var" / "neonchat.sqlite3")
 
 
 def _generated_secret(path: Path) -> str:
@@ -74,127 +72,78 @@ def _database(url: str, max_conns: int) -> dict[str, Any]:
     return db
 
 
-def _load() -> dict[str, Any]:
-    config.load_dotenv(BASE_DIR / ".env")
-    env = config.get_choice("APP_ENV", "development", ("development", "production", "test"))
-    production = env == "production"
-    jwt_secret = config.get_str("JWT_SECRET")
-    if production and len(jwt_secret.encode()) < 32:
-        raise ConfigError("JWT_SECRET must be set to at least 32 bytes in production")
-    if not jwt_secret:
-        jwt_secret = _generated_secret(_sqlite_path().parent / "jwt-secret")
-    allowed_hosts = config.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-    if production and ("*" in allowed_hosts or not config.get_str("ALLOWED_HOSTS")):
-        raise ConfigError("ALLOWED_HOSTS must list the served host names (not *) in production")
-    redis_url = config.get_url("REDIS_URL", ("redis", "rediss", "unix"))
-    return {
-        "APP_ENV": env,
-        "PRODUCTION": production,
-        "DEBUG": config.get_bool("DEBUG", default=False),
-        "SECRET_KEY": config.get_str("SECRET_KEY") or jwt_secret,
-        "JWT_SECRET": jwt_secret,
-        "JWT_EXPIRE_HOURS": config.get_int("JWT_EXPIRE_HOURS", 24, minimum=1, maximum=24 * 30),
-        "ALLOWED_HOSTS": allowed_hosts,
-        "CORS_ALLOWED_ORIGINS": config.get_list("CORS_ALLOWED_ORIGINS", []),
-        "DATABASE_URL": config.get_url("DATABASE_URL", ("postgres", "postgresql", "pgsql")),
-        "DB_MAX_CONNS": config.get_int("DB_MAX_CONNS", 20, minimum=1, maximum=1000),
-        # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
-        "DB_THREADS": config.get_int("DB_THREADS", 8, minimum=1, maximum=64),
-        # Connections of the gateway's WebSocket send path (group commits in flight at once).
-        "DB_SEND_CONNECTIONS": config.get_int("DB_SEND_CONNECTIONS", 4, minimum=1, maximum=64),
-        # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
-        "REQUEST_THREADS": config.get_int("REQUEST_THREADS", 8, minimum=1, maximum=256),
-        "REDIS_URL": redis_url,
-        "CHANNEL_LAYER_PREFIX": config.get_str("CHANNEL_LAYER_PREFIX", "neonchat"),
-        # Redis instances the channel layer shards over (default: REDIS_URL alone).
-        "CHANNEL_LAYER_HOSTS": config.get_list("CHANNEL_LAYER_HOSTS", [redis_url] if redis_url else []),
-        "NOTIFIER_ADDR": config.get_str("NOTIFIER_ADDR", config.get_str("NOTIFICATION_SERVICE_ADDR")),
-        "NOTIFIER_LISTEN": config.get_str("NOTIFIER_LISTEN", "0.0.0.0:8081"),
-        # The gateway's WebSocket URL as browsers reach it, served to the web client (empty: the page's origin).
-        "PUBLIC_WS_URL": config.get_url("PUBLIC_WS_URL", ("ws", "wss")),
-        "NOTIFIER_METRICS_PORT": config.get_int("NOTIFIER_METRICS_PORT", 9081, minimum=0, maximum=65535),
-        "GRPC_TIMEOUT": config.get_duration("GRPC_TIMEOUT", 2.0, minimum=0.01),
-        "GRPC_MAX_RETRIES": config.get_int("GRPC_MAX_RETRIES", 3, minimum=1, maximum=5),
-        "RATE_LIMIT_PER_MINUTE": config.get_int("RATE_LIMIT_PER_MINUTE", 100, minimum=1),
-        "LOGIN_RATE_LIMIT_PER_MINUTE": config.get_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20, minimum=1),
-        "WS_MESSAGES_PER_SECOND": config.get_int("WS_MESSAGES_PER_SECOND", 20, minimum=1),
-        # typing, read, ping and presence frames, per user and type (messaging.consumers.FRAME_RATES).
-        "WS_FRAMES_PER_SECOND": config.get_int("WS_FRAMES_PER_SECOND", 5, minimum=1),
-        "WS_MAX_CONNECTIONS": config.get_int("WS_MAX_CONNECTIONS", 10000, minimum=1),
-        # Sockets one account may hold, counted across every gateway (presence set in Redis).
-        "WS_MAX_CONNECTIONS_PER_USER": config.get_int("WS_MAX_CONNECTIONS_PER_USER", 32, minimum=1),
-        "WS_HEARTBEAT_INTERVAL": config.get_duration("WS_HEARTBEAT_INTERVAL", 30.0, minimum=0.05),
-        "WS_READ_TIMEOUT": config.get_duration("WS_READ_TIMEOUT", 60.0, minimum=0.1),
-        "WS_WRITE_TIMEOUT": config.get_duration("WS_WRITE_TIMEOUT", 10.0, minimum=0.1),
-        # Upper bound of one search's database time (statement_timeout); past it, 503 search_timeout.
-        "SEARCH_TIMEOUT": config.get_duration("SEARCH_TIMEOUT", 3.0, minimum=0.01),
-        "PRESENCE_TTL": config.get_int("PRESENCE_TTL", 65, minimum=1),
-        "TYPING_TTL": config.get_duration("TYPING_TTL", 6.0, minimum=0.1),
-        # Bounds on reading one HTTP request (and a WebSocket handshake): see neonchat/httpguard.py.
-        "HTTP_MAX_HEADER_BYTES": config.get_int("HTTP_MAX_HEADER_BYTES", 16 * 1024, minimum=1024),
-        "HTTP_REQUEST_TIMEOUT": config.get_duration("HTTP_REQUEST_TIMEOUT", 10.0, minimum=0.1),
-        "SHUTDOWN_GRACE": config.get_duration("SHUTDOWN_GRACE", 10.0, minimum=0.0),
-        "SHUTDOWN_DRAIN": config.get_duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0),
-        "LOG_LEVEL": config.get_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
-        "LOG_FORMAT": config.get_choice("LOG_FORMAT", "json", ("json", "text")),
-        "PASSWORD_BCRYPT_ROUNDS": config.get_int("PASSWORD_BCRYPT_ROUNDS", 12, minimum=4, maximum=16),
-        "TRUSTED_PROXIES": config.get_list("TRUSTED_PROXIES", []),
-        "SECURE_SSL_REDIRECT": config.get_bool("SECURE_SSL_REDIRECT", default=production),
-    }
-
-
-try:
-    _cfg = _load()
-    DATABASES = {"default": _database(_cfg["DATABASE_URL"], _cfg["DB_MAX_CONNS"])}
-except ConfigError as error:
-    # One clear line naming the variable, no traceback.
-    sys.stderr.write(f"neonchat: configuration error: {error}\n")
-    raise SystemExit(2) from None
-
-APP_ENV: str = _cfg["APP_ENV"]
-PRODUCTION: bool = _cfg["PRODUCTION"]
-DEBUG: bool = _cfg["DEBUG"]
-SECRET_KEY: str = _cfg["SECRET_KEY"]
-JWT_SECRET: str = _cfg["JWT_SECRET"]
-JWT_EXPIRE_HOURS: int = _cfg["JWT_EXPIRE_HOURS"]
-ALLOWED_HOSTS: list[str] = _cfg["ALLOWED_HOSTS"]
-CORS_ALLOWED_ORIGINS: list[str] = _cfg["CORS_ALLOWED_ORIGINS"]
-DATABASE_URL: str = _cfg["DATABASE_URL"]
-DB_MAX_CONNS: int = _cfg["DB_MAX_CONNS"]
-DB_THREADS: int = _cfg["DB_THREADS"]
-DB_SEND_CONNECTIONS: int = _cfg["DB_SEND_CONNECTIONS"]
-REQUEST_THREADS: int = _cfg["REQUEST_THREADS"]
-REDIS_URL: str = _cfg["REDIS_URL"]
-CHANNEL_LAYER_PREFIX: str = _cfg["CHANNEL_LAYER_PREFIX"]
-CHANNEL_LAYER_HOSTS: list[str] = _cfg["CHANNEL_LAYER_HOSTS"]
-NOTIFIER_ADDR: str = _cfg["NOTIFIER_ADDR"]
-NOTIFIER_LISTEN: str = _cfg["NOTIFIER_LISTEN"]
-PUBLIC_WS_URL: str = _cfg["PUBLIC_WS_URL"]
-NOTIFIER_METRICS_PORT: int = _cfg["NOTIFIER_METRICS_PORT"]
-GRPC_TIMEOUT: float = _cfg["GRPC_TIMEOUT"]
-GRPC_MAX_RETRIES: int = _cfg["GRPC_MAX_RETRIES"]
-RATE_LIMIT_PER_MINUTE: int = _cfg["RATE_LIMIT_PER_MINUTE"]
-LOGIN_RATE_LIMIT_PER_MINUTE: int = _cfg["LOGIN_RATE_LIMIT_PER_MINUTE"]
-WS_MESSAGES_PER_SECOND: int = _cfg["WS_MESSAGES_PER_SECOND"]
-WS_FRAMES_PER_SECOND: int = _cfg["WS_FRAMES_PER_SECOND"]
-WS_MAX_CONNECTIONS: int = _cfg["WS_MAX_CONNECTIONS"]
-WS_MAX_CONNECTIONS_PER_USER: int = _cfg["WS_MAX_CONNECTIONS_PER_USER"]
-WS_HEARTBEAT_INTERVAL: float = _cfg["WS_HEARTBEAT_INTERVAL"]
-WS_READ_TIMEOUT: float = _cfg["WS_READ_TIMEOUT"]
-WS_WRITE_TIMEOUT: float = _cfg["WS_WRITE_TIMEOUT"]
-SEARCH_TIMEOUT: float = _cfg["SEARCH_TIMEOUT"]
-PRESENCE_TTL: int = _cfg["PRESENCE_TTL"]
-TYPING_TTL: float = _cfg["TYPING_TTL"]
-HTTP_MAX_HEADER_BYTES: int = _cfg["HTTP_MAX_HEADER_BYTES"]
-HTTP_REQUEST_TIMEOUT: float = _cfg["HTTP_REQUEST_TIMEOUT"]
-SHUTDOWN_GRACE: float = _cfg["SHUTDOWN_GRACE"]
-SHUTDOWN_DRAIN: float = _cfg["SHUTDOWN_DRAIN"]
-LOG_LEVEL: str = _cfg["LOG_LEVEL"]
-LOG_FORMAT: str = _cfg["LOG_FORMAT"]
-PASSWORD_BCRYPT_ROUNDS: int = _cfg["PASSWORD_BCRYPT_ROUNDS"]
-TRUSTED_PROXIES: list[str] = _cfg["TRUSTED_PROXIES"]
-SECURE_SSL_REDIRECT: bool = _cfg["SECURE_SSL_REDIRECT"]
-EMBEDDED_DATABASE = not _cfg["DATABASE_URL"]
+env.read_dotenv(BASE_DIR / ".env")
+APP_ENV = env.choice("APP_ENV", "development", ("development", "production", "test"))
+PRODUCTION = APP_ENV == "production"
+DEBUG: bool = env.bool("DEBUG", default=False)
+JWT_SECRET: str = env.str("JWT_SECRET", default="")
+if PRODUCTION and len(JWT_SECRET.encode()) < 32:
+    raise ConfigError("JWT_SECRET must be set to at least 32 bytes in production")
+JWT_SECRET = JWT_SECRET or _generated_secret(_sqlite_path().parent / "jwt-secret")
+SECRET_KEY: str = env.str("SECRET_KEY", default="") or JWT_SECRET
+JWT_EXPIRE_HOURS = env.int_in("JWT_EXPIRE_HOURS", 24, minimum=1, maximum=24 * 30)
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", cast=str.strip, default=[])
+if PRODUCTION and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
+    raise ConfigError("ALLOWED_HOSTS must list the served host names (not *) in production")
+ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", cast=str.strip, default=[])
+DATABASE_URL = env.url_of("DATABASE_URL", ("postgres", "postgresql", "pgsql"))
+DB_MAX_CONNS = env.int_in("DB_MAX_CONNS", 20, minimum=1, maximum=1000)
+# Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
+DB_THREADS = env.int_in("DB_THREADS", 8, minimum=1, maximum=64)
+# Connections of the gateway's WebSocket send path (group commits in flight at once).
+DB_SEND_CONNECTIONS = env.int_in("DB_SEND_CONNECTIONS", 4, minimum=1, maximum=64)
+# Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
+REQUEST_THREADS = env.int_in("REQUEST_THREADS", 8, minimum=1, maximum=256)
+REDIS_URL = env.url_of("REDIS_URL", ("redis", "rediss", "unix"))
+CHANNEL_LAYER_PREFIX: str = env.str("CHANNEL_LAYER_PREFIX", default="neonchat")
+# Redis instances the channel layer shards over (default: REDIS_URL alone).
+CHANNEL_LAYER_HOSTS: list[str] = env.list(
+    "CHANNEL_LAYER_HOSTS", cast=str.strip, default=[REDIS_URL] if REDIS_URL else []
+)
+NOTIFIER_ADDR: str = env.str("NOTIFIER_ADDR", default="") or env.str("NOTIFICATION_SERVICE_ADDR", default="")
+NOTIFIER_LISTEN: str = env.str("NOTIFIER_LISTEN", default="0.0.0.0:8081")
+# The gateway's WebSocket URL as browsers reach it, served to the web client (empty: the page's origin).
+PUBLIC_WS_URL = env.url_of("PUBLIC_WS_URL", ("ws", "wss"))
+NOTIFIER_METRICS_PORT = env.int_in("NOTIFIER_METRICS_PORT", 9081, minimum=0, maximum=65535)
+GRPC_TIMEOUT = env.duration("GRPC_TIMEOUT", 2.0, minimum=0.01)
+GRPC_MAX_RETRIES = env.int_in("GRPC_MAX_RETRIES", 3, minimum=1, maximum=5)
+RATE_LIMIT_PER_MINUTE = env.int_in("RATE_LIMIT_PER_MINUTE", 100, minimum=1)
+LOGIN_RATE_LIMIT_PER_MINUTE = env.int_in("LOGIN_RATE_LIMIT_PER_MINUTE", 20, minimum=1)
+WS_MESSAGES_PER_SECOND = env.int_in("WS_MESSAGES_PER_SECOND", 20, minimum=1)
+# typing, read, ping and presence frames, per user and type (messaging.consumers.FRAME_RATES).
+WS_FRAMES_PER_SECOND = env.int_in("WS_FRAMES_PER_SECOND", 5, minimum=1)
+WS_MAX_CONNECTIONS = env.int_in("WS_MAX_CONNECTIONS", 10000, minimum=1)
+# Sockets one account may hold, counted across every gateway (presence set in Redis).
+WS_MAX_CONNECTIONS_PER_USER = env.int_in("WS_MAX_CONNECTIONS_PER_USER", 32, minimum=1)
+WS_HEARTBEAT_INTERVAL = env.duration("WS_HEARTBEAT_INTERVAL", 30.0, minimum=0.05)
+WS_READ_TIMEOUT = env.duration("WS_READ_TIMEOUT", 60.0, minimum=0.1)
+WS_WRITE_TIMEOUT = env.duration("WS_WRITE_TIMEOUT", 10.0, minimum=0.1)
+# Upper bound of one search's database time (statement_timeout); past it, 503 search_timeout.
+SEARCH_TIMEOUT = env.duration("SEARCH_TIMEOUT", 3.0, minimum=0.01)
+PRESENCE_TTL = env.int_in("PRESENCE_TTL", 65, minimum=1)
+TYPING_TTL = env.duration("TYPING_TTL", 6.0, minimum=0.1)
+# Bounds on reading one HTTP request (and a WebSocket handshake): see neonchat/httpguard.py.
+HTTP_MAX_HEADER_BYTES = env.int_in("HTTP_MAX_HEADER_BYTES", 16 * 1024, minimum=1024)
+HTTP_REQUEST_TIMEOUT = env.duration("HTTP_REQUEST_TIMEOUT", 10.0, minimum=0.1)
+SHUTDOWN_GRACE = env.duration("SHUTDOWN_GRACE", 10.0, minimum=0.0)
+SHUTDOWN_DRAIN = env.duration("SHUTDOWN_DRAIN", 0.5, minimum=0.0)
+# Processes of one api (``serve --role api``): one per core this process may run on; docs/scaling.md.
+API_WORKERS = env.int_in("API_WORKERS", len(os.sched_getaffinity(0)), minimum=1, maximum=64)
+# Processes of one gateway (``serve --role gateway``) on its port, each its own event loop and
+# send path (like the gateways of make cluster); docs/performance.md measures 1 against 2.
+GATEWAY_WORKERS = env.int_in("GATEWAY_WORKERS", 1, minimum=1, maximum=64)
+# With several workers prometheus_client keeps metrics as files there (multiprocess mode), from
+# the first metric created at import: the directory must exist before the apps load.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOG_FORMAT = env.choice("LOG_FORMAT", "json", ("json", "text"))
+PASSWORD_BCRYPT_ROUNDS = env.int_in("PASSWORD_BCRYPT_ROUNDS", 12, minimum=4, maximum=16)
+TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", cast=str.strip, default=[])
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+DATABASES = {"default": _database(DATABASE_URL, DB_MAX_CONNS)}
+EMBEDDED_DATABASE = not DATABASE_URL
 with contextlib.suppress(OSError):  # a read-only image: collectstatic ran at build time
     (BASE_DIR / "var" / "static").mkdir(parents=True, exist_ok=True)
 
@@ -347,17 +296,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
-SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(hours=_cfg["JWT_EXPIRE_HOURS"]),
+SIMPLE_JWT: dict[str, Any] = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(hours=JWT_EXPIRE_HOURS),
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": _cfg["JWT_SECRET"],
+    "SIGNING_KEY": JWT_SECRET,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
 }
 
-if _cfg["REDIS_URL"]:
+if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # Pub/sub: measured against the list-based core layer in docs/performance.md
@@ -365,7 +314,7 @@ if _cfg["REDIS_URL"]:
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": CHANNEL_LAYER_HOSTS,
-                "prefix": _cfg["CHANNEL_LAYER_PREFIX"],
+                "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
     }
@@ -387,11 +336,11 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": _cfg["LOG_FORMAT"],
+            "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": _cfg["LOG_LEVEL"]},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "uvicorn.access": {"level": "WARNING"},

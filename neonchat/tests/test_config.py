@@ -1,4 +1,4 @@
-"""Configuration readers: every bad value is a ConfigError naming the variable."""
+"""Configuration readers (django-environ with the project's rules): every bad value is a ConfigError naming the variable."""
 
 from __future__ import annotations
 
@@ -34,94 +34,94 @@ def raises_naming_var(call) -> str:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, 7), ("", 7), (" 12 ", 12), ("0", 0), ("+5", 5)])
-def test_get_int_good(env, raw, expected) -> None:
+def test_int_good(env, raw, expected) -> None:
     env(raw)
-    assert config.get_int(VAR, 7) == expected
+    assert config.env.int_in(VAR, 7) == expected
 
 
 @pytest.mark.parametrize("raw", ["abc", "1.5", "12k", "-1", "101", "0x10"])
-def test_get_int_bad(env, raw) -> None:
+def test_int_bad(env, raw) -> None:
     env(raw)
-    message = raises_naming_var(lambda: config.get_int(VAR, 7, minimum=0, maximum=100))
+    message = raises_naming_var(lambda: config.env.int_in(VAR, 7, minimum=0, maximum=100))
     assert raw.strip() in message or "between" in message
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("on", True), ("no", False), ("0", False)])
-def test_get_bool_good(env, raw, expected) -> None:
+def test_bool_good(env, raw, expected) -> None:
     env(raw)
-    assert config.get_bool(VAR) is expected
+    assert config.env.bool(VAR, default=False) is expected
 
 
 @pytest.mark.parametrize("raw", ["maybe", "2", "y", "tru"])
-def test_get_bool_bad(env, raw) -> None:
+def test_bool_bad(env, raw) -> None:
     env(raw)
-    raises_naming_var(lambda: config.get_bool(VAR))
+    raises_naming_var(lambda: config.env.bool(VAR, default=False))
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"), [(None, 2.0), ("30", 30.0), ("30s", 30.0), ("500ms", 0.5), ("5m", 300.0), ("1h", 3600.0)]
 )
-def test_get_duration_good(env, raw, expected) -> None:
+def test_duration_good(env, raw, expected) -> None:
     env(raw)
-    assert config.get_duration(VAR, 2.0) == pytest.approx(expected)
+    assert config.env.duration(VAR, 2.0) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("raw", ["abc", "5x", "s", "ms", "-1s", "1d", "10 minutes"])
-def test_get_duration_bad(env, raw) -> None:
+def test_duration_bad(env, raw) -> None:
     env(raw)
-    raises_naming_var(lambda: config.get_duration(VAR, 2.0))
+    raises_naming_var(lambda: config.env.duration(VAR, 2.0))
 
 
 @pytest.mark.parametrize("raw", ["nan", "inf", "infs", "NaNms"])
-def test_get_duration_rejects_non_finite(env, raw) -> None:
+def test_duration_rejects_non_finite(env, raw) -> None:
     env(raw)
-    raises_naming_var(lambda: config.get_duration(VAR, 2.0))
+    raises_naming_var(lambda: config.env.duration(VAR, 2.0))
 
 
 @pytest.mark.parametrize("raw", ["redis://localhost:6379/0", "rediss://h:1/2", "unix:///tmp/redis.sock"])
-def test_get_url_good(env, raw) -> None:
+def test_url_good(env, raw) -> None:
     env(raw)
-    assert config.get_url(VAR, ("redis", "rediss", "unix")) == raw
+    assert config.env.url_of(VAR, ("redis", "rediss", "unix")) == raw
 
 
 @pytest.mark.parametrize("raw", ["localhost:6379", "http://localhost", "redis://", "just words"])
-def test_get_url_bad(env, raw) -> None:
+def test_url_bad(env, raw) -> None:
     env(raw)
-    raises_naming_var(lambda: config.get_url(VAR, ("redis", "rediss", "unix")))
+    raises_naming_var(lambda: config.env.url_of(VAR, ("redis", "rediss", "unix")))
 
 
-def test_get_url_empty_is_unset(env) -> None:
+def test_url_empty_is_unset(env) -> None:
     env("  ")
-    assert config.get_url(VAR, ("redis",)) == ""
+    assert config.env.url_of(VAR, ("redis",)) == ""
 
 
-def test_get_choice_and_list(env) -> None:
+def test_choice_and_list(env) -> None:
     env("Text")
-    assert config.get_choice(VAR, "json", ("json", "text")) == "text"
+    assert config.env.choice(VAR, "json", ("json", "text")) == "text"
     env("xml")
-    raises_naming_var(lambda: config.get_choice(VAR, "json", ("json", "text")))
+    raises_naming_var(lambda: config.env.choice(VAR, "json", ("json", "text")))
     env(" a, b ,,c ")
-    assert config.get_list(VAR, ["z"]) == ["a", "b", "c"]
+    assert config.env.list(VAR, cast=str.strip, default=["z"]) == ["a", "b", "c"]
     env(None)
-    assert config.get_list(VAR, ["z"]) == ["z"]
+    assert config.env.list(VAR, cast=str.strip, default=["z"]) == ["z"]
 
 
 @given(st.integers(min_value=-(10**12), max_value=10**12))
-def test_get_int_round_trips_any_integer_in_bounds(value: int) -> None:
+def test_int_in_round_trips_any_integer_in_bounds(value: int) -> None:
     import os
 
     os.environ[VAR] = str(value)
     try:
         if 0 <= value <= 10**9:
-            assert config.get_int(VAR, 1, minimum=0, maximum=10**9) == value
+            assert config.env.int_in(VAR, 1, minimum=0, maximum=10**9) == value
         else:
             with pytest.raises(ConfigError):
-                config.get_int(VAR, 1, minimum=0, maximum=10**9)
+                config.env.int_in(VAR, 1, minimum=0, maximum=10**9)
     finally:
         del os.environ[VAR]
 
 
-def test_load_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEONCHAT_DOTENV_SET", "from-env")
     monkeypatch.delenv("NEONCHAT_DOTENV_NEW", raising=False)
     monkeypatch.delenv("NEONCHAT_DOTENV_QUOTED", raising=False)
@@ -131,7 +131,7 @@ def test_load_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         encoding="utf-8",
     )
     try:
-        config.load_dotenv(path)
+        config.env.read_dotenv(path)
         import os
 
         assert os.environ["NEONCHAT_DOTENV_SET"] == "from-env"  # the environment wins
@@ -142,9 +142,38 @@ def test_load_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("NEONCHAT_DOTENV_QUOTED", raising=False)
     bad = tmp_path / "bad.env"
     bad.write_text("GOOD=1\nthis is not an assignment\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="line 2"):
-        config.load_dotenv(bad)
-    config.load_dotenv(tmp_path / "missing.env")  # absent file: nothing happens
+    with pytest.raises(ConfigError, match=r"bad\.env: .*this is not an assignment"):
+        config.env.read_dotenv(bad)
+    config.env.read_dotenv(tmp_path / "missing.env")  # absent file: nothing happens
+
+
+def test_read_dotenv_refuses_a_line_django_environ_would_skip(tmp_path: Path) -> None:
+    """``KEY = value`` is no assignment to django-environ: skipped, a stack would start in embedded mode."""
+    spaced = tmp_path / ".env"
+    spaced.write_text("NEONCHAT_DOTENV_SPACED = postgres://u@db/x\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="NEONCHAT_DOTENV_SPACED"):
+        config.env.read_dotenv(spaced)
+
+
+def test_a_dollar_names_another_variable_unless_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEONCHAT_TEST_OTHER", "12")
+    monkeypatch.setenv(VAR, "$NEONCHAT_TEST_OTHER")
+    assert config.env.int_in(VAR, 1) == 12
+    monkeypatch.setenv(VAR, r"\$NEONCHAT_TEST_OTHER")
+    assert config.env.str(VAR, default="") == "$NEONCHAT_TEST_OTHER"
+
+
+def test_library_readers_name_the_variable(env) -> None:
+    env("ture")
+    raises_naming_var(lambda: config.env.bool(VAR, default=False))
+    env("  ")
+    assert config.env.bool(VAR, default=True) is True  # empty means unset
+    assert config.env.int(VAR, default=3) == 3
+    env("3.5")
+    message = raises_naming_var(lambda: config.env.int(VAR, default=3))
+    assert "integer" in message and "3.5" in message
+    env(None)
+    raises_naming_var(lambda: config.env.str(VAR))  # no default: required
 
 
 def test_make_run_stays_embedded_when_dotenv_names_the_stack(tmp_path: Path) -> None:
@@ -163,11 +192,11 @@ def test_make_run_stays_embedded_when_dotenv_names_the_stack(tmp_path: Path) -> 
     dotenv.write_text("DATABASE_URL=postgres://u@db/x\nREDIS_URL=redis://r:6379/0\nNOTIFIER_ADDR=n:8081\n")
     probe = (
         "import os, sys; from pathlib import Path; from neonchat import config;"
-        f"config.load_dotenv(Path({str(dotenv)!r}));"
-        "print([os.environ.get(k) for k in ('DATABASE_URL', 'REDIS_URL', 'NOTIFIER_ADDR')])"
+        f"config.env.read_dotenv(Path({str(dotenv)!r}));"
+        "print([config.env.str(k, default='unset') for k in ('DATABASE_URL', 'REDIS_URL', 'NOTIFIER_ADDR')])"
     )
     env = {**os.environ, "DATABASE_URL": "postgres://from-the-shell/x"}
     out = subprocess.run(
         [*prefix, sys.executable, "-c", probe], cwd=root, env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "['', '', '']", (prefix, out.stderr)
+    assert out.stdout.strip() == "['unset', 'unset', 'unset']", (prefix, out.stderr)
