@@ -4,6 +4,7 @@ binds the configured host; nothing is left listening afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +85,20 @@ def _session_pids(sid: int) -> list[int]:
     return pids
 
 
+def _lingering(sid: int, timeout: float = 10) -> dict[int, str]:
+    """The processes of session ``sid`` still there ``timeout`` s after its leader ended
+    (a process exits a moment after its parent: the kernel reaps a killed one when it runs next),
+    with their command lines."""
+    deadline = time.monotonic() + timeout
+    while (pids := _session_pids(sid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            left[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return left
+
+
 def _listeners(pids: list[int]) -> set[tuple[str, int]]:
     """The (address, port) of every TCP socket in LISTEN state that one of ``pids`` holds."""
     inodes: set[str] = set()
@@ -122,7 +138,8 @@ def _stop_with_ctrl_c(term: Terminal, ports: list[int]) -> None:
     term.ctrl_c()
     assert term.popen.wait(60) == 0, term.output()[-3000:]
     assert "make: ***" not in term.output()
-    assert not _session_pids(term.popen.pid)  # every process of the session is gone
+    left = _lingering(term.popen.pid)
+    assert not left, left  # every process of the session is gone
     assert _nothing_listens(ports)
 
 
