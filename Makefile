@@ -55,7 +55,7 @@ TEST_ENV = APP_ENV=test PASSWORD_BCRYPT_ROUNDS=4 LOG_LEVEL=warning \
 	CHANNEL_LAYER_PREFIX=neonchat-test-$$$$
 
 unit: $(VENV)/.dev
-	bin/ensure-haproxy || echo "unit: haproxy could not be installed; the load-balancer test will be skipped" >&2
+	bin/ensure-deb haproxy || echo "unit: haproxy could not be installed; the load-balancer test will be skipped" >&2
 	$(TEST_ENV) $(VENV)/bin/pytest -q --cov --cov-report=term $(PYTEST_ARGS)
 
 ## browser: two Chromium contexts chat through the web client (embedded mode); screenshots in var/screenshots
@@ -109,6 +109,7 @@ seed: $(VENV)/.runtime
 ## bench: NeonChat against the tutorial apps in one run: REST (DRF + simplejwt, wrk) and WebSocket (Channels);
 ## BENCH_ARGS="--rest-only" for the REST part alone (python -m bench.suite --help)
 bench: $(VENV)/.dev
+	bin/ensure-deb wrk || echo "bench: wrk could not be installed; the REST part will be skipped" >&2
 	$(PY) -m bench.suite $(BENCH_ARGS)
 
 clean:

@@ -12,5 +12,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
+from neonchat.staticfiles import StaticFiles  # noqa: E402
 
-application = ProtocolTypeRouter({"http": ASGIHandler(), "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter({"http": StaticFiles(ASGIHandler()), "websocket": URLRouter(websocket_urlpatterns)})

@@ -12,7 +12,8 @@ from django.conf import settings  # noqa: E402
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 from neonchat.handlers import PooledASGIHandler  # noqa: E402
+from neonchat.staticfiles import StaticFiles  # noqa: E402
 
 # Django's own handler, the comparison in docs/performance.md: bench/asgi.py.
 django_asgi_app = PooledASGIHandler(threads=settings.REQUEST_THREADS)
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter({"http": StaticFiles(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)})

@@ -177,7 +177,6 @@ MIDDLEWARE = [
     "neonchat.rest.BodySizeLimitMiddleware",
     "neonchat.slashes.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # Browser surfaces only (admin, browsable API, Swagger UI, web client):
     # JSON API requests skip these (neonchat/surfaces.py).
@@ -236,8 +235,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "web"]
-# Static files (admin, Swagger UI, the web client) served by ServeStatic (an
-# async-capable WhiteNoise: no sync hop per request), also without
+# Static files (admin, Swagger UI, the web client) served by ServeStatic on the
+# event loop in front of Django (neonchat/staticfiles.py), also without
 # collectstatic in embedded mode.
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = DEBUG

@@ -1,0 +1,65 @@
+"""messaging.selectors: the chat list's fixed statement gives the ORM queryset's rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from accounts.models import User
+from chats.services import chat_get_or_create
+from messaging.groups import group_create, group_member_remove, group_rename
+from messaging.selectors import _chat_page_orm, _chat_page_sql, chat_list
+from messaging.services import chat_mark_read, message_delete, message_send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _send(sender: User, chat_id: uuid.UUID, text: str) -> Any:
+    return message_send(sender_id=sender.pk, chat_id=chat_id, text=text, request_id=uuid.uuid4())[0]
+
+
+@pytest.fixture
+def me(make_user: Callable[..., User]) -> User:
+    """A user with direct chats (read, unread, empty, a deleted last message) and groups with events."""
+    user = make_user("me")
+    others = [make_user(f"other{i}") for i in range(4)]
+    read, unread, _empty, deleted = (chat_get_or_create(user_id=user.pk, partner_id=o.pk)[0] for o in others)
+    last = _send(others[0], read.pk, "hello")
+    chat_mark_read(user_id=user.pk, chat_id=read.pk, message_id=last.pk)
+    for text in ("one", "two", "three"):
+        _send(others[1], unread.pk, text)
+    _send(user, unread.pk, "mine")
+    _send(others[1], unread.pk, "after mine")
+    gone = _send(others[3], deleted.pk, "regret")
+    message_delete(user_id=others[3].pk, chat_id=deleted.pk, message_id=gone.pk)
+    group = group_create(user_id=others[0].pk, title="team", member_ids=[user.pk, others[1].pk, others[2].pk])
+    _send(others[1], group.pk, "in the group")
+    group_rename(user_id=others[0].pk, chat_id=group.pk, title="the team")
+    group_member_remove(user_id=others[0].pk, chat_id=group.pk, target_id=others[2].pk)
+    mine = group_create(user_id=user.pk, title="mine", member_ids=[others[3].pk])
+    _send(others[3], mine.pk, "hi")
+    return user
+
+
+@pytest.mark.parametrize("unread_only", [False, True])
+@pytest.mark.parametrize(("limit", "offset"), [(20, 0), (2, 0), (2, 2), (3, 5), (5, 50)])
+def test_the_statement_and_the_queryset_agree(me: User, limit: int, offset: int, unread_only: bool) -> None:
+    assert _chat_page_sql(me.pk, limit, offset, unread_only) == _chat_page_orm(me.pk, limit, offset, unread_only)
+
+
+def test_the_page_counts_what_a_reader_expects(me: User) -> None:
+    page = chat_list(user_id=me.pk, limit=20, offset=0, unread_only=False)
+    assert page["total"] == 6
+    unread = {chat["title"] or chat["partner"]["username"]: chat["unread_count"] for chat in page["chats"]}
+    # events (created, renamed, removed) are not unread; my own message moved my
+    # watermark; a tombstone keeps its seq, so it still counts
+    assert unread == {"other0": 0, "other1": 1, "other2": 0, "other3": 1, "the team": 1, "mine": 1}
+    assert chat_list(user_id=me.pk, limit=20, offset=0, unread_only=True)["total"] == 4
+
+
+def test_a_page_past_the_end_still_has_the_total(me: User) -> None:
+    page = chat_list(user_id=me.pk, limit=5, offset=40, unread_only=True)
+    assert page == {"chats": [], "total": 4, "has_more": False}

@@ -1,0 +1,46 @@
+"""Static files (admin, Swagger UI, the web client) served on the event loop, in front of Django.
+
+ServeStatic's Django middleware is async-only: in a middleware chain that runs
+in one pooled thread (``neonchat/handlers.py``), Django wraps it in
+``async_to_sync``, so every request, static or not, went thread -> event loop
+-> thread. Here the same file index (built by ServeStatic from the same
+``SERVESTATIC_*`` settings, finders included) answers ``STATIC_URL`` paths
+before Django is entered, through ServeStatic's own ASGI file server; every
+other request goes to Django untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase
+from servestatic.asgi import FileServerASGI
+from servestatic.middleware import ServeStaticMiddleware
+from servestatic.utils import decode_path_info, run_async_in_thread
+
+from neonchat.roles import ASGIApp, Receive, Scope, Send
+
+
+async def _never_called(request: HttpRequest) -> HttpResponseBase:  # pragma: no cover - the index only
+    raise AssertionError("the static file index does not answer requests")
+
+
+class StaticFiles:
+    """``app`` with ``STATIC_URL`` served by ServeStatic on the event loop."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.index = ServeStaticMiddleware(_never_called)  # reads settings, finders, STATIC_ROOT
+
+    async def _find(self, path: str) -> Any:
+        if self.index.autorefresh:  # DEBUG: files may change; look them up on disk
+            return await run_async_in_thread(self.index.find_file, path)
+        return self.index.files.get(path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.index.static_prefix):
+            static_file = await self._find(decode_path_info(scope["path"]))
+            if static_file is not None:
+                await FileServerASGI(static_file)(scope, receive, send)  # type: ignore[arg-type]
+                return
+        await self.app(scope, receive, send)
