@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Value, When, Window
@@ -13,7 +14,7 @@ from django.db.models.functions import Coalesce
 from chats.models import Chat, ChatMember
 from chats.selectors import membership_get
 from messaging.models import Message
-from messaging.payloads import iso, last_message_fields, message_payload
+from messaging.payloads import iso, last_message_fields, message_fields, message_payload
 from neonchat.errors import InvalidInput, NotFound
 from neonchat.ids import uuid_or_none
 from presence.selectors import online_map
@@ -26,6 +27,71 @@ def _cursor_seq(chat_id: uuid.UUID, message_id: uuid.UUID) -> int:
     return seq
 
 
+# A history page as one statement (PostgreSQL): the membership check and the
+# cursor's seq ride inside it, so a page costs one round trip and no ORM
+# compilation. No row means: not a member, a cursor from elsewhere, or simply
+# nothing there; only then do the checks below tell which (error paths only).
+_PAGE = """
+SELECT m.id, m.chat_id, m.sender_id, m.text, m.seq, m.created_at, m.updated_at, m.deleted_at, m.kind, m.event
+FROM messages m
+WHERE m.chat_id = %(chat)s
+  AND EXISTS (SELECT 1 FROM chat_members cm WHERE cm.chat_id = %(chat)s AND cm.user_id = %(user)s)
+  {cursor}
+ORDER BY m.seq {order} LIMIT %(rows)s
+"""
+_PAGES = {
+    (None, "DESC"): _PAGE.format(cursor="", order="DESC"),
+    ("before", "DESC"): _PAGE.format(
+        cursor="AND m.seq < (SELECT c.seq FROM messages c WHERE c.id = %(cursor)s AND c.chat_id = %(chat)s)",
+        order="DESC",
+    ),
+    ("after", "ASC"): _PAGE.format(
+        cursor="AND m.seq > (SELECT c.seq FROM messages c WHERE c.id = %(cursor)s AND c.chat_id = %(chat)s)",
+        order="ASC",
+    ),
+}
+
+
+def _page_rows_sql(
+    user_id: uuid.UUID, chat_id: uuid.UUID, rows: int, cursor: tuple[str, uuid.UUID] | None
+) -> list[dict[str, Any]]:
+    direction, cursor_id = cursor if cursor else (None, None)
+    statement = _PAGES[(direction, "ASC" if direction == "after" else "DESC")]
+    with connection.cursor() as db:
+        db.execute(statement, {"chat": chat_id, "user": user_id, "cursor": cursor_id, "rows": rows})
+        found = db.fetchall()
+    if not found:  # which of the reasons: the same checks, in the same order, as the ORM path
+        member = membership_get(user_id=user_id, chat_id=chat_id)
+        if cursor_id is not None:
+            _cursor_seq(member.chat_id, cursor_id)
+    return [_row_payload(row) for row in found]
+
+
+def _row_payload(row: tuple[Any, ...]) -> dict[str, Any]:
+    message_id, chat_id, sender_id, text, seq, created_at, updated_at, deleted_at, kind, event = row
+    return message_fields(
+        message_id=message_id, chat_id=chat_id, sender_id=sender_id, text=text, seq=seq,
+        created_at=created_at, updated_at=updated_at, deleted_at=deleted_at, kind=kind,
+        event=None if event is None else orjson.loads(event),  # Django's connections load jsonb as text
+    )  # fmt: skip
+
+
+def _page_rows_orm(
+    user_id: uuid.UUID, chat_id: uuid.UUID, rows: int, cursor: tuple[str, uuid.UUID] | None
+) -> list[dict[str, Any]]:
+    member = membership_get(user_id=user_id, chat_id=chat_id)
+    messages = Message.objects.filter(chat_id=member.chat_id)
+    if cursor is None:
+        messages = messages.order_by("-seq")
+    else:
+        direction, cursor_id = cursor
+        seq = _cursor_seq(member.chat_id, cursor_id)
+        messages = messages.filter(seq__gt=seq).order_by("seq") if direction == "after" else (
+            messages.filter(seq__lt=seq).order_by("-seq")
+        )  # fmt: skip
+    return [message_payload(m) for m in messages[:rows]]
+
+
 def message_page(
     *,
     user_id: uuid.UUID,
@@ -36,25 +102,17 @@ def message_page(
 ) -> dict[str, Any]:
     """A page of history, oldest first; no cursor means the newest page.
 
-    Three queries whatever the page size: membership, cursor, page (+1 row to
-    know whether more exist in the walking direction).
+    One statement on PostgreSQL (membership, cursor and page; +1 row to know
+    whether more exist in the walking direction); the ORM on SQLite.
     """
     if before_id and after_id:
         raise InvalidInput("Use before_id or after_id, not both.", code="conflicting_cursors")
-    member = membership_get(user_id=user_id, chat_id=chat_id)
-    rows = Message.objects.filter(chat_id=member.chat_id)
+    cursor = ("after", after_id) if after_id else ("before", before_id) if before_id else None
+    rows_of = _page_rows_orm if settings.EMBEDDED_DATABASE else _page_rows_sql
+    page = rows_of(user_id, chat_id, limit + 1, cursor)
     if after_id:
-        seq = _cursor_seq(member.chat_id, after_id)
-        page = list(rows.filter(seq__gt=seq).order_by("seq")[: limit + 1])
-        has_previous, has_next = True, len(page) > limit
-        page = page[:limit]
-    else:
-        if before_id:
-            rows = rows.filter(seq__lt=_cursor_seq(member.chat_id, before_id))
-        page = list(rows.order_by("-seq")[: limit + 1])
-        has_previous, has_next = len(page) > limit, before_id is not None
-        page = page[:limit][::-1]
-    return {"messages": [message_payload(m) for m in page], "has_previous": has_previous, "has_next": has_next}
+        return {"messages": page[:limit], "has_previous": True, "has_next": len(page) > limit}
+    return {"messages": page[:limit][::-1], "has_previous": len(page) > limit, "has_next": before_id is not None}
 
 
 def message_get(*, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> Message:

@@ -11,8 +11,9 @@ import pytest
 from accounts.models import User
 from chats.services import chat_get_or_create
 from messaging.groups import group_create, group_member_remove, group_rename
-from messaging.selectors import _chat_page_orm, _chat_page_sql, chat_list
+from messaging.selectors import _chat_page_orm, _chat_page_sql, _page_rows_orm, _page_rows_sql, chat_list
 from messaging.services import chat_mark_read, message_delete, message_send
+from neonchat.errors import NotFound
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,3 +64,53 @@ def test_the_page_counts_what_a_reader_expects(me: User) -> None:
 def test_a_page_past_the_end_still_has_the_total(me: User) -> None:
     page = chat_list(user_id=me.pk, limit=5, offset=40, unread_only=True)
     assert page == {"chats": [], "total": 4, "has_more": False}
+
+
+@pytest.fixture
+def group_history(make_user: Callable[..., User]) -> tuple[User, uuid.UUID, list[uuid.UUID]]:
+    """A group whose timeline mixes events (created, renamed) and text, one message deleted."""
+    owner, member = make_user("owner"), make_user("member")
+    group = group_create(user_id=owner.pk, title="history", member_ids=[member.pk])
+    ids = [_send(owner if i % 2 else member, group.pk, f"message {i}").pk for i in range(7)]
+    group_rename(user_id=owner.pk, chat_id=group.pk, title="history 2")
+    ids.append(_send(member, group.pk, "last").pk)
+    message_delete(user_id=member.pk, chat_id=group.pk, message_id=ids[0])
+    return member, group.pk, ids
+
+
+@pytest.mark.parametrize("rows", [3, 50])
+@pytest.mark.parametrize("cursor", [None, ("before", 5), ("after", 1), ("before", 0), ("after", 7)])
+def test_a_history_page_is_the_same_by_statement_and_by_queryset(
+    group_history: tuple[User, uuid.UUID, list[uuid.UUID]], rows: int, cursor: tuple[str, int] | None
+) -> None:
+    member, chat_id, ids = group_history
+    at = None if cursor is None else (cursor[0], ids[cursor[1]])
+    page = _page_rows_sql(member.pk, chat_id, rows, at)
+    assert page == _page_rows_orm(member.pk, chat_id, rows, at)
+    assert all(isinstance(message["event"], dict | None) for message in page)
+
+
+@pytest.mark.parametrize(
+    ("who", "cursor", "code"),
+    [
+        ("stranger", None, "chat_not_found"),
+        ("stranger", "mine", "chat_not_found"),
+        ("member", "foreign", "message_not_found"),
+    ],
+)
+def test_a_history_page_refuses_as_the_queryset_does(
+    group_history: tuple[User, uuid.UUID, list[uuid.UUID]],
+    make_user: Callable[..., User],
+    who: str,
+    cursor: str | None,
+    code: str,
+) -> None:
+    member, chat_id, ids = group_history
+    stranger = make_user("stranger")
+    foreign = chat_get_or_create(user_id=member.pk, partner_id=stranger.pk)[0]
+    at = {None: None, "mine": ("before", ids[3]), "foreign": ("after", _send(stranger, foreign.pk, "x").pk)}[cursor]
+    user = member if who == "member" else stranger
+    for rows_of in (_page_rows_sql, _page_rows_orm):
+        with pytest.raises(NotFound) as refused:
+            rows_of(user.pk, chat_id, 10, at)
+        assert refused.value.code == code
