@@ -3,9 +3,11 @@
 Sends waiting at the same moment go to PostgreSQL together, through psycopg's
 async pool, without a thread hop: one round trip and one commit per batch.
 There is no timer: a lone send goes at once; under load the next batch grows
-by itself while earlier ones are in flight (up to ``DB_SEND_CONNECTIONS`` on
-separate connections). After the commit each sender is answered and the
-batch's new messages leave for fan-out in one notifier call.
+by itself while the previous one is in flight (``DB_SEND_CONNECTIONS`` at
+once, on separate connections; one by default, which measured best: larger
+batches, and no two batches of one gateway waiting on the same chats'
+locks). After the commit each sender is answered and the batch's new
+messages leave for fan-out in one notifier call.
 
 The invariants are those of :func:`messaging.services.message_send`, whose
 one-statement send this mirrors for many rows:

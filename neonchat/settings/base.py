@@ -92,7 +92,8 @@ DB_MAX_CONNS = env.int_in("DB_MAX_CONNS", 20, minimum=1, maximum=1000)
 # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
 DB_THREADS = env.int_in("DB_THREADS", 8, minimum=1, maximum=64)
 # Connections of the gateway's WebSocket send path (group commits in flight at once).
-DB_SEND_CONNECTIONS = env.int_in("DB_SEND_CONNECTIONS", 4, minimum=1, maximum=64)
+# One group commit in flight per gateway process by default (docs/performance.md, "one batch in flight").
+DB_SEND_CONNECTIONS = env.int_in("DB_SEND_CONNECTIONS", 1, minimum=1, maximum=64)
 # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
 REQUEST_THREADS = env.int_in("REQUEST_THREADS", 8, minimum=1, maximum=256)
 REDIS_URL = env.url_of("REDIS_URL", ("redis", "rediss", "unix"))
