@@ -2,6 +2,7 @@
 variant of bench/matrix.py, against ``neonchat.asgi``'s pooled handler."""
 
 import os
+from typing import cast
 
 import django
 
@@ -12,6 +13,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
+from neonchat.roles import ASGIApp  # noqa: E402
 from neonchat.staticfiles import StaticFiles  # noqa: E402
 
-application = ProtocolTypeRouter({"http": StaticFiles(ASGIHandler()), "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter(
+    {"http": StaticFiles(cast(ASGIApp, ASGIHandler())), "websocket": URLRouter(websocket_urlpatterns)}
+)

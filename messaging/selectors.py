@@ -39,16 +39,11 @@ WHERE m.chat_id = %(chat)s
   {cursor}
 ORDER BY m.seq {order} LIMIT %(rows)s
 """
-_PAGES = {
-    (None, "DESC"): _PAGE.format(cursor="", order="DESC"),
-    ("before", "DESC"): _PAGE.format(
-        cursor="AND m.seq < (SELECT c.seq FROM messages c WHERE c.id = %(cursor)s AND c.chat_id = %(chat)s)",
-        order="DESC",
-    ),
-    ("after", "ASC"): _PAGE.format(
-        cursor="AND m.seq > (SELECT c.seq FROM messages c WHERE c.id = %(cursor)s AND c.chat_id = %(chat)s)",
-        order="ASC",
-    ),
+_CURSOR_SEQ = "(SELECT c.seq FROM messages c WHERE c.id = %(cursor)s AND c.chat_id = %(chat)s)"
+_PAGES = {  # by cursor direction: newest first, older than the cursor, newer than the cursor
+    None: _PAGE.format(cursor="", order="DESC"),
+    "before": _PAGE.format(cursor=f"AND m.seq < {_CURSOR_SEQ}", order="DESC"),
+    "after": _PAGE.format(cursor=f"AND m.seq > {_CURSOR_SEQ}", order="ASC"),
 }
 
 
@@ -56,9 +51,8 @@ def _page_rows_sql(
     user_id: uuid.UUID, chat_id: uuid.UUID, rows: int, cursor: tuple[str, uuid.UUID] | None
 ) -> list[dict[str, Any]]:
     direction, cursor_id = cursor if cursor else (None, None)
-    statement = _PAGES[(direction, "ASC" if direction == "after" else "DESC")]
     with connection.cursor() as db:
-        db.execute(statement, {"chat": chat_id, "user": user_id, "cursor": cursor_id, "rows": rows})
+        db.execute(_PAGES[direction], {"chat": chat_id, "user": user_id, "cursor": cursor_id, "rows": rows})
         found = db.fetchall()
     if not found:  # which of the reasons: the same checks, in the same order, as the ORM path
         member = membership_get(user_id=user_id, chat_id=chat_id)

@@ -6,13 +6,16 @@ in one pooled thread (``neonchat/handlers.py``), Django wraps it in
 -> thread. Here the same file index (built by ServeStatic from the same
 ``SERVESTATIC_*`` settings, finders included) answers ``STATIC_URL`` paths
 before Django is entered, through ServeStatic's own ASGI file server; every
-other request goes to Django untouched.
+other request goes to Django untouched. The headers Django's SecurityMiddleware
+would have added to a static response are added here (``security_headers``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from wsgiref.headers import Headers
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from servestatic.asgi import FileServerASGI
 from servestatic.middleware import ServeStaticMiddleware
@@ -25,12 +28,36 @@ async def _never_called(request: HttpRequest) -> HttpResponseBase:  # pragma: no
     raise AssertionError("the static file index does not answer requests")
 
 
+def security_headers(headers: Headers, path: str, url: str) -> None:
+    """What ``SecurityMiddleware`` sets on every response, for a static file's."""
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        headers["Strict-Transport-Security"] = hsts + (
+            "; includeSubDomains" if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS else ""
+        )
+    if settings.SECURE_REFERRER_POLICY:
+        headers["Referrer-Policy"] = settings.SECURE_REFERRER_POLICY
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+
+
+class _Settings:
+    """Django's settings with the security headers as ServeStatic's header hook."""
+
+    SERVESTATIC_ADD_HEADERS_FUNCTION = staticmethod(security_headers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(settings, name)
+
+
 class StaticFiles:
     """``app`` with ``STATIC_URL`` served by ServeStatic on the event loop."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.index = ServeStaticMiddleware(_never_called)  # reads settings, finders, STATIC_ROOT
+        self.index = ServeStaticMiddleware(_never_called, settings=_Settings())  # type: ignore[arg-type]
 
     async def _find(self, path: str) -> Any:
         if self.index.autorefresh:  # DEBUG: files may change; look them up on disk

@@ -31,6 +31,8 @@ async def test_a_static_file_is_served_without_django() -> None:
     assert start["status"] == 200
     headers = dict(start["headers"])
     assert headers[b"content-type"].startswith(b"text/javascript")
+    assert headers[b"x-content-type-options"] == b"nosniff"  # as SecurityMiddleware would
+    assert headers[b"referrer-policy"] == b"same-origin"
     assert b"WebSocket" in b"".join(part.get("body", b"") for part in body)
 
 
@@ -42,3 +44,10 @@ async def test_the_admin_static_files_come_from_the_finders() -> None:
 async def test_other_paths_and_missing_files_go_to_django() -> None:
     assert await _get("/api/v1/chats") == [{"type": "reached", "path": "/api/v1/chats"}]
     assert await _get("/static/no-such-file.js") == [{"type": "reached", "path": "/static/no-such-file.js"}]
+
+
+async def test_production_transport_security_reaches_static_files(settings: Any) -> None:
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    start, *_ = await _get("/static/app.css")
+    assert dict(start["headers"])[b"strict-transport-security"] == b"max-age=3600; includeSubDomains"
