@@ -1,6 +1,6 @@
 """Django's ASGI handler, with a request's sync work in one hop on a fixed pool of threads.
 
-Two costs of Django's own handler under ASGI, both measured on the api
+Three costs of Django's own handler under ASGI, measured on the api
 (docs/performance.md):
 
 * Every ``MiddlewareMixin`` middleware (Django's security, session, common,
@@ -18,18 +18,28 @@ Two costs of Django's own handler under ASGI, both measured on the api
   same semantics (one thread for all of a request's sync code), no thread
   churn, and at most ``threads`` requests in sync code at once, each holding
   at most one pooled database connection.
+* Around the chain, Django's ``handle`` makes two more hops per request: one
+  to run ``request_started``'s sync receivers (``asend``), one for
+  ``response.close()`` (which sends ``request_finished``). Here
+  ``request_started``, the chain, the view and, for a response that is not
+  streamed, ``close()`` run in the one hop; the response's bytes are sent
+  from the event loop after the database connection went back to the pool. A
+  streamed response is closed after it is sent, as Django does.
 """
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
-from django.http import HttpRequest, HttpResponseBase
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
 
 
 class PooledASGIHandler(ASGIHandler):
@@ -40,9 +50,34 @@ class PooledASGIHandler(ASGIHandler):
         self.threads = threads
         self._idle: asyncio.Queue[ThreadPoolExecutor] | None = None
 
-    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        # The whole sync chain and the view in one hop (an async view is run back on the loop by Django).
-        return await sync_to_async(self.sync_handler.get_response, thread_sensitive=True)(request)
+    def _respond(self, scope: Any, body_file: Any) -> HttpResponseBase:
+        """A request's sync work in its thread: Django's steps of ``handle`` and ``run_get_response``
+        (an async view, such as health, is run back on the event loop by Django)."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, refusal = self.create_request(scope, body_file)  # a refusal: 400 or 413 before the chain
+        response = cast(HttpResponseBase, refusal) if request is None else self.sync_handler.get_response(request)
+        response._handler_class = self.__class__  # type: ignore[attr-defined]
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()  # request_finished: the database connection goes back to the pool now
+        return response
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            # A client gone meanwhile: the server drops what is sent (Django's disconnect watch only
+            # stopped waiting; it could not stop the sync view either).
+            await self.send_response(response, send)
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
 
     def _executors(self) -> asyncio.Queue[ThreadPoolExecutor]:
         # Created on first use, inside the server's event loop.

@@ -4,15 +4,89 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from django.core.signals import request_started
+from django.core.signals import request_finished, request_started
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import path
 
 from neonchat.handlers import PooledASGIHandler
+from neonchat.urls import urlpatterns as neonchat_urls
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+async def _chunks() -> AsyncIterator[bytes]:
+    yield b"first,"
+    yield b"second"
+
+
+def _streamed(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(_chunks())
+
+
+urlpatterns = [path("streamed", _streamed), *neonchat_urls]  # this module as the urlconf (the urls marker)
+
+
+@contextmanager
+def _signals(events: list[tuple[str, Any]]) -> Iterator[None]:
+    def started(**_: Any) -> None:
+        events.append(("started", threading.get_ident()))
+
+    def finished(**_: Any) -> None:  # the connection goes back to the pool in this receiver's thread
+        events.append(("finished", threading.get_ident()))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        yield
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+
+
+async def _call(handler: PooledASGIHandler, path: str, events: list[tuple[str, Any]]) -> None:
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+    scope |= {"asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "root_path": "", "server": ("t", 80)}
+
+    body = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:  # the body, then a client that stays connected
+        if body:
+            return body.pop()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        events.append(("sent", message["type"]))
+
+    await handler(scope, receive, send)
+
+
+async def test_a_request_is_one_hop_and_gives_its_connection_back_before_the_bytes_go() -> None:
+    handler, events = PooledASGIHandler(threads=2), list[tuple[str, Any]]()
+    with _signals(events):
+        await _call(handler, "/api/v1/chats", events)  # a sync DRF view (401 here): the chain in the thread
+    (started, thread), (finished, same_thread), *sent = events
+    assert (started, finished) == ("started", "finished")
+    assert thread == same_thread != threading.main_thread().ident
+    assert sent == [("sent", "http.response.start"), ("sent", "http.response.body")]
+
+
+@pytest.mark.urls(__name__)
+async def test_a_streamed_response_is_closed_after_it_is_sent() -> None:
+    handler, events = PooledASGIHandler(threads=1), list[tuple[str, Any]]()
+    with _signals(events):
+        await _call(handler, "/streamed", events)
+    (started, thread), *sent, (finished, same_thread) = events
+    assert (started, finished) == ("started", "finished")
+    assert thread == same_thread  # closed in the request's own thread, after the last chunk went
+    assert sent == [("sent", "http.response.start")] + [("sent", "http.response.body")] * len(sent[1:])
+    assert len(sent) >= 3  # the two chunks (and the closing empty body) were sent before the close
 
 
 async def test_sync_request_code_runs_on_the_pool_and_requests_overlap() -> None:
