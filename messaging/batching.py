@@ -300,7 +300,7 @@ def _batcher() -> SendBatcher:
         connections = int(settings.DB_SEND_CONNECTIONS)
         pool = AsyncConnectionPool(
             conninfo(_PLANNER), min_size=1, max_size=connections, open=False, timeout=10,
-            kwargs={"autocommit": True}, name="send-batch",
+            kwargs={"autocommit": True, "prepare_threshold": settings.DB_PREPARE_THRESHOLD}, name="send-batch",
         )  # fmt: skip
         batcher = _batchers[loop] = SendBatcher(pool, connections=connections)
     return batcher

@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection
 from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import Coalesce
 
@@ -15,6 +14,7 @@ from chats.models import Chat, ChatMember
 from chats.selectors import membership_get
 from messaging.models import Message
 from messaging.payloads import iso, last_message_fields, message_fields, message_payload
+from neonchat.db import fetch_rows
 from neonchat.errors import InvalidInput, NotFound
 from neonchat.ids import uuid_or_none
 from presence.selectors import online_map
@@ -51,9 +51,7 @@ def _page_rows_sql(
     user_id: uuid.UUID, chat_id: uuid.UUID, rows: int, cursor: tuple[str, uuid.UUID] | None
 ) -> list[dict[str, Any]]:
     direction, cursor_id = cursor if cursor else (None, None)
-    with connection.cursor() as db:
-        db.execute(_PAGES[direction], {"chat": chat_id, "user": user_id, "cursor": cursor_id, "rows": rows})
-        found = db.fetchall()
+    _, found = fetch_rows(_PAGES[direction], {"chat": chat_id, "user": user_id, "cursor": cursor_id, "rows": rows})
     if not found:  # which of the reasons: the same checks, in the same order, as the ORM path
         member = membership_get(user_id=user_id, chat_id=chat_id)
         if cursor_id is not None:
@@ -223,10 +221,9 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 
 def _chat_page_sql(user_id: uuid.UUID | str, limit: int, offset: int, unread_only: bool) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
-        cursor.execute(_CHAT_PAGE, {"user": str(user_id), "unread_only": unread_only, "limit": limit, "offset": offset})
-        columns = [column.name for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    params = {"user": str(user_id), "unread_only": unread_only, "limit": limit, "offset": offset}
+    columns, found = fetch_rows(_CHAT_PAGE, params)
+    return [dict(zip(columns, row, strict=True)) for row in found]
 
 
 def _chat_page_orm(user_id: uuid.UUID | str, limit: int, offset: int, unread_only: bool) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 from accounts.models import User
 from chats.services import chat_get_or_create
@@ -114,3 +116,30 @@ def test_a_history_page_refuses_as_the_queryset_does(
         with pytest.raises(NotFound) as refused:
             rows_of(user.pk, chat_id, 10, at)
         assert refused.value.code == code
+
+
+def _prepared_here(fragment: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{fragment}%"])
+        return int(cursor.fetchone()[0])
+
+
+def test_the_two_statements_are_planned_once_per_connection(me: User) -> None:
+    assert settings.DB_PREPARE_THRESHOLD is not None
+    for _ in range(settings.DB_PREPARE_THRESHOLD + 1):
+        assert len(_chat_page_sql(me.pk, 20, 0, False)) == 6
+        chat_id = _chat_page_sql(me.pk, 1, 0, False)[0]["chat_id"]
+        assert _page_rows_sql(me.pk, chat_id, 50, None)
+    assert _prepared_here("count(*) OVER ()") == 1  # the chat list, whatever its limit and offset
+    assert _prepared_here("ORDER BY m.seq DESC LIMIT") == 1  # the newest history page
+
+
+def test_without_prepared_statements_each_execution_is_planned(me: User) -> None:
+    connection.ensure_connection()
+    threshold, connection.connection.prepare_threshold = connection.connection.prepare_threshold, None
+    try:
+        for _ in range(6):
+            assert len(_chat_page_sql(me.pk, 20, 0, False)) == 6
+        assert _prepared_here("count(*) OVER ()") == 0
+    finally:
+        connection.connection.prepare_threshold = threshold

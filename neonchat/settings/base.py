@@ -53,7 +53,7 @@ def _generated_secret(path: Path) -> str:
     return secret
 
 
-def _database(url: str, max_conns: int) -> dict[str, Any]:
+def _database(url: str, max_conns: int, prepare_threshold: int | None) -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -68,6 +68,9 @@ def _database(url: str, max_conns: int) -> dict[str, Any]:
     db["OPTIONS"] = {
         "connect_timeout": 5,
         "pool": {"min_size": 1, "max_size": max_conns, "timeout": 10, "max_idle": 300},
+        # Only NeonChat's fixed read statements are bound on the server (neonchat/db.py); the ORM's
+        # cursors bind on the client, which never prepares.
+        "prepare_threshold": prepare_threshold,
     }
     return db
 
@@ -89,6 +92,12 @@ ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver
 CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", cast=str.strip, default=[])
 DATABASE_URL = env.url_of("DATABASE_URL", ("postgres", "postgresql", "pgsql"))
 DB_MAX_CONNS = env.int_in("DB_MAX_CONNS", 20, minimum=1, maximum=1000)
+# Server-side prepared statements for the fixed SQL statements (the send path's, the chat list's,
+# the history page's): planned once per connection, not per execution. Off for a PgBouncer in
+# transaction mode older than 1.21 (docs/scaling.md).
+DB_PREPARED_STATEMENTS: bool = env.bool("DB_PREPARED_STATEMENTS", default=True)
+# Executions of a statement on one connection before psycopg prepares it (psycopg's default).
+DB_PREPARE_THRESHOLD = 5 if DB_PREPARED_STATEMENTS else None
 # Threads for ORM work from async code (1 = Channels' single thread); see neonchat/db.py.
 DB_THREADS = env.int_in("DB_THREADS", 8, minimum=1, maximum=64)
 # Connections of the gateway's WebSocket send path (group commits in flight at once).
@@ -143,7 +152,7 @@ LOG_FORMAT = env.choice("LOG_FORMAT", "json", ("json", "text"))
 PASSWORD_BCRYPT_ROUNDS = env.int_in("PASSWORD_BCRYPT_ROUNDS", 12, minimum=4, maximum=16)
 TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", cast=str.strip, default=[])
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-DATABASES = {"default": _database(DATABASE_URL, DB_MAX_CONNS)}
+DATABASES = {"default": _database(DATABASE_URL, DB_MAX_CONNS, DB_PREPARE_THRESHOLD)}
 EMBEDDED_DATABASE = not DATABASE_URL
 with contextlib.suppress(OSError):  # a read-only image: collectstatic ran at build time
     (BASE_DIR / "var" / "static").mkdir(parents=True, exist_ok=True)

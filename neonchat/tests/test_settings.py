@@ -90,12 +90,17 @@ def test_loader_names_the_bad_variable(load, variable: str, value: str) -> None:
 
 
 def test_database_is_pooled() -> None:
-    assert _database("postgres://app@db:5432/neonchat", 7)["OPTIONS"]["pool"]["max_size"] == 7
+    assert _database("postgres://app@db:5432/neonchat", 7, 5)["OPTIONS"]["pool"]["max_size"] == 7
 
 
 def test_non_postgres_database_url_is_refused() -> None:
     with pytest.raises(ConfigError, match="DATABASE_URL"):
-        _database("sqlite:///tmp/x.db", 5)
+        _database("sqlite:///tmp/x.db", 5, 5)
+
+
+def test_prepared_statements_can_be_turned_off_for_old_pgbouncers(load) -> None:
+    assert load()["DATABASES"]["default"]["OPTIONS"]["prepare_threshold"] == 5
+    assert load(DB_PREPARED_STATEMENTS="false")["DATABASES"]["default"]["OPTIONS"]["prepare_threshold"] is None
 
 
 @pytest.mark.parametrize(
