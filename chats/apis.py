@@ -14,6 +14,7 @@ from accounts.authentication import AuthenticatedRequest
 from chats import selectors, services
 from chats.models import GROUP_MAX_MEMBERS, TITLE_MAX, ChatMember
 from messaging import groups
+from messaging.apis import event_field, kind_field
 from messaging.selectors import chat_detail, chat_list
 from messaging.services import chat_mark_read
 from neonchat.apidocs import LIMIT_SCHEMA, OFFSET_SCHEMA, error_responses
@@ -97,6 +98,8 @@ class LastMessageSerializer(serializers.Serializer):
     sender_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     deleted = serializers.BooleanField()
+    kind = kind_field()
+    event = event_field()
 
 
 class ChatSerializer(serializers.Serializer):

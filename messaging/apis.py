@@ -18,6 +18,18 @@ from neonchat.pagination import parse_limit, parse_uuid
 from neonchat.text import TEXT_MAX
 
 
+def kind_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=["text", "event"], help_text="event: a group's membership or title change")
+
+
+def event_field() -> serializers.DictField:
+    return serializers.DictField(
+        allow_null=True,
+        help_text='{"type": "member_added|member_removed|member_left|title_changed|chat_created", '
+        '"user_ids": [...], "title": "..."}; null for text messages',
+    )
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     chat_id = serializers.UUIDField()
@@ -27,12 +39,8 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deleted = serializers.BooleanField()
-    kind = serializers.ChoiceField(choices=["text", "event"], help_text="event: a group's membership or title change")
-    event = serializers.DictField(
-        allow_null=True,
-        help_text='{"type": "member_added|member_removed|member_left|title_changed|chat_created", '
-        '"user_ids": [...], "title": "..."}; null for text messages',
-    )
+    kind = kind_field()
+    event = event_field()
 
 
 class MessagePageSerializer(serializers.Serializer):

@@ -45,20 +45,24 @@ def message_fields(
     }
 
 
-def last_message_payload(message: Message | None) -> dict[str, Any] | None:
-    if message is None:
-        return None
-    return last_message_fields(message.pk, message.text, message.sender_id, message.created_at, message.deleted_at)
-
-
 def last_message_fields(
-    message_id: Any, text: str, sender_id: Any, created_at: datetime, deleted_at: datetime | None
+    *,
+    message_id: Any,
+    text: str,
+    sender_id: Any,
+    created_at: datetime,
+    deleted_at: datetime | None,
+    kind: str,
+    event: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The chat list's ``last_message``, from the columns (a ``values()`` row) or a model."""
+    """The chat list's ``last_message``, from the columns (a ``values()`` row) or a model; ``kind``
+    and ``event`` as on every message, so a preview can tell "Bob added Carol" from an empty text."""
     return {
         "id": str(message_id),
         "text": "" if deleted_at else text,
         "sender_id": str(sender_id),
         "created_at": iso(created_at),
         "deleted": deleted_at is not None,
+        "kind": kind,
+        "event": event,
     }

@@ -134,6 +134,8 @@ _ROW = (
     "chat__last_message__sender_id",
     "chat__last_message__created_at",
     "chat__last_message__deleted_at",
+    "chat__last_message__kind",
+    "chat__last_message__event",
 )
 
 
@@ -168,11 +170,13 @@ def _chat_item(row: dict[str, Any], online: dict[str, bool]) -> dict[str, Any]:
     last_message = None
     if row["chat__last_message_id"] is not None:
         last_message = last_message_fields(
-            row["chat__last_message_id"],
-            row["chat__last_message__text"],
-            row["chat__last_message__sender_id"],
-            row["chat__last_message__created_at"],
-            row["chat__last_message__deleted_at"],
+            message_id=row["chat__last_message_id"],
+            text=row["chat__last_message__text"],
+            sender_id=row["chat__last_message__sender_id"],
+            created_at=row["chat__last_message__created_at"],
+            deleted_at=row["chat__last_message__deleted_at"],
+            kind=row["chat__last_message__kind"],
+            event=row["chat__last_message__event"],
         )
     return {
         "id": str(row["chat_id"]),
@@ -205,7 +209,8 @@ WITH mine AS (
            c.kind AS chat__kind, c.title AS chat__title, c.members_count AS chat__members_count,
            c.last_seq AS chat__last_seq, c.updated_at AS chat__updated_at, c.last_message_id AS chat__last_message_id,
            lm.text AS chat__last_message__text, lm.sender_id AS chat__last_message__sender_id,
-           lm.created_at AS chat__last_message__created_at, lm.deleted_at AS chat__last_message__deleted_at
+           lm.created_at AS chat__last_message__created_at, lm.deleted_at AS chat__last_message__deleted_at,
+           lm.kind AS chat__last_message__kind, lm.event AS chat__last_message__event
     FROM chat_members cm
     JOIN chats c ON c.id = cm.chat_id
     LEFT JOIN users pu ON pu.id = cm.partner_id
@@ -223,7 +228,11 @@ LIMIT %(limit)s OFFSET %(offset)s
 def _chat_page_sql(user_id: uuid.UUID | str, limit: int, offset: int, unread_only: bool) -> list[dict[str, Any]]:
     params = {"user": str(user_id), "unread_only": unread_only, "limit": limit, "offset": offset}
     columns, found = fetch_rows(_CHAT_PAGE, params)
-    return [dict(zip(columns, row, strict=True)) for row in found]
+    rows = [dict(zip(columns, row, strict=True)) for row in found]
+    for row in rows:  # Django's connections load jsonb as text; the ORM's JSONField parses it
+        if row["chat__last_message__event"] is not None:
+            row["chat__last_message__event"] = orjson.loads(row["chat__last_message__event"])
+    return rows
 
 
 def _chat_page_orm(user_id: uuid.UUID | str, limit: int, offset: int, unread_only: bool) -> list[dict[str, Any]]:

@@ -19,7 +19,9 @@ def test_the_documented_message_is_the_payload() -> None:
         created_at=NOW, updated_at=NOW, deleted_at=None,
     )  # fmt: skip
     assert set(payload) == set(MessageSerializer().fields)
-    last = last_message_fields(ids[0], "hi", ids[2], NOW, None)
+    last = last_message_fields(
+        message_id=ids[0], text="hi", sender_id=ids[2], created_at=NOW, deleted_at=None, kind="text", event=None
+    )
     assert set(last) == set(LastMessageSerializer().fields)
 
 

@@ -63,6 +63,16 @@ def test_the_page_counts_what_a_reader_expects(me: User) -> None:
     assert chat_list(user_id=me.pk, limit=20, offset=0, unread_only=True)["total"] == 4
 
 
+def test_the_last_message_says_what_kind_it_is(me: User) -> None:
+    page = chat_list(user_id=me.pk, limit=20, offset=0, unread_only=False)
+    last = {chat["title"] or chat["partner"]["username"]: chat["last_message"] for chat in page["chats"]}
+    removed = last["the team"]  # the group's newest message is the removal of other2
+    assert (removed["kind"], removed["text"], removed["event"]["type"]) == ("event", "", "member_removed")
+    assert removed["event"]["user_ids"] == [str(User.objects.get(username="other2").pk)]
+    assert (last["mine"]["kind"], last["mine"]["event"], last["mine"]["text"]) == ("text", None, "hi")
+    assert last["other2"] is None
+
+
 def test_a_page_past_the_end_still_has_the_total(me: User) -> None:
     page = chat_list(user_id=me.pk, limit=5, offset=40, unread_only=True)
     assert page == {"chats": [], "total": 4, "has_more": False}
