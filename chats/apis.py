@@ -14,10 +14,9 @@ from accounts.authentication import AuthenticatedRequest
 from chats import selectors, services
 from chats.models import GROUP_MAX_MEMBERS, TITLE_MAX, ChatMember
 from messaging import groups
-from messaging.apis import event_field, kind_field
 from messaging.selectors import chat_detail, chat_list
 from messaging.services import chat_mark_read
-from neonchat.apidocs import LIMIT_SCHEMA, OFFSET_SCHEMA, error_responses
+from neonchat.apidocs import LIMIT_SCHEMA, OFFSET_SCHEMA, error_responses, message_event_field, message_kind_field
 from neonchat.errors import InvalidInput
 from neonchat.fields import StrictCharField, StrictUUIDField
 from neonchat.pagination import parse_bool, parse_limit, parse_offset
@@ -98,8 +97,8 @@ class LastMessageSerializer(serializers.Serializer):
     sender_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     deleted = serializers.BooleanField()
-    kind = kind_field()
-    event = event_field()
+    kind = message_kind_field()
+    event = message_event_field()
 
 
 class ChatSerializer(serializers.Serializer):

@@ -12,22 +12,10 @@ from rest_framework.views import APIView
 from accounts.authentication import AuthenticatedRequest
 from messaging import search, selectors, services
 from messaging.payloads import message_payload
-from neonchat.apidocs import LIMIT_SCHEMA, error_responses
+from neonchat.apidocs import LIMIT_SCHEMA, error_responses, message_event_field, message_kind_field
 from neonchat.fields import MessageTextField, StrictUUIDField
 from neonchat.pagination import parse_limit, parse_uuid
 from neonchat.text import TEXT_MAX
-
-
-def kind_field() -> serializers.ChoiceField:
-    return serializers.ChoiceField(choices=["text", "event"], help_text="event: a group's membership or title change")
-
-
-def event_field() -> serializers.DictField:
-    return serializers.DictField(
-        allow_null=True,
-        help_text='{"type": "member_added|member_removed|member_left|title_changed|chat_created", '
-        '"user_ids": [...], "title": "..."}; null for text messages',
-    )
 
 
 class MessageSerializer(serializers.Serializer):
@@ -39,8 +27,8 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deleted = serializers.BooleanField()
-    kind = kind_field()
-    event = event_field()
+    kind = message_kind_field()
+    event = message_event_field()
 
 
 class MessagePageSerializer(serializers.Serializer):

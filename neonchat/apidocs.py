@@ -1,4 +1,4 @@
-"""OpenAPI pieces shared by every app's views: the error shape and its statuses."""
+"""OpenAPI pieces shared by every app's views: the error shape and its statuses, a message's kind."""
 
 from __future__ import annotations
 
@@ -18,6 +18,20 @@ ErrorSerializer = inline_serializer(
         )
     },
 )
+
+
+def message_kind_field() -> serializers.ChoiceField:
+    """A message's ``kind``: on history pages, frames and the chat list's ``last_message``."""
+    return serializers.ChoiceField(choices=["text", "event"], help_text="event: a group's membership or title change")
+
+
+def message_event_field() -> serializers.DictField:
+    return serializers.DictField(
+        allow_null=True,
+        help_text='{"type": "member_added|member_removed|member_left|title_changed|chat_created", '
+        '"user_ids": [...], "title": "..."}; null for text messages',
+    )
+
 
 LIMIT_SCHEMA = {"type": "integer", "minimum": 1}
 OFFSET_SCHEMA = {"type": "integer", "minimum": 0}
