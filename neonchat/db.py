@@ -52,6 +52,7 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 def fetch_rows(statement: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of a fixed read statement, bound (and, once repeated, prepared) on the server."""
     connection.ensure_connection()
+    connection.validate_thread_sharing()  # as Django's connection.cursor() does
     raw = psycopg.Cursor(connection.connection)  # Django's cursor_factory binds on the client: never prepared
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     with wrap(raw) as cursor:  # type: ignore[arg-type]  # it wraps a DB-API cursor (the stubs: a CursorWrapper)
