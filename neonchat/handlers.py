@@ -71,11 +71,13 @@ class PooledASGIHandler(ASGIHandler):
         try:
             set_script_prefix(get_script_prefix(scope))
             response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
-            # A client gone meanwhile: the server drops what is sent (Django's disconnect watch only
-            # stopped waiting; it could not stop the sync view either).
-            await self.send_response(response, send)
-            if response.streaming:
-                await sync_to_async(response.close, thread_sensitive=True)()
+            try:
+                # A client gone meanwhile: the server drops what is sent (Django's disconnect watch only
+                # stopped waiting; it could not stop the sync view either).
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:  # request_finished even when the send fails
+                    await sync_to_async(response.close, thread_sensitive=True)()
         finally:
             body_file.close()
 

@@ -49,7 +49,7 @@ def _signals(events: list[tuple[str, Any]]) -> Iterator[None]:
         request_finished.disconnect(finished)
 
 
-async def _call(handler: PooledASGIHandler, path: str, events: list[tuple[str, Any]]) -> None:
+async def _call(handler: PooledASGIHandler, path: str, events: list[tuple[str, Any]], *, fail: bool = False) -> None:
     scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
     scope |= {"asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "root_path": "", "server": ("t", 80)}
 
@@ -62,6 +62,8 @@ async def _call(handler: PooledASGIHandler, path: str, events: list[tuple[str, A
         raise AssertionError("unreachable")
 
     async def send(message: dict[str, Any]) -> None:
+        if fail:
+            raise OSError("the client's socket broke")
         events.append(("sent", message["type"]))
 
     await handler(scope, receive, send)
@@ -87,6 +89,14 @@ async def test_a_streamed_response_is_closed_after_it_is_sent() -> None:
     assert thread == same_thread  # closed in the request's own thread, after the last chunk went
     assert sent == [("sent", "http.response.start")] + [("sent", "http.response.body")] * len(sent[1:])
     assert len(sent) >= 3  # the two chunks (and the closing empty body) were sent before the close
+
+
+@pytest.mark.urls(__name__)
+async def test_a_streamed_response_is_closed_when_its_send_fails() -> None:
+    handler, events = PooledASGIHandler(threads=1), list[tuple[str, Any]]()
+    with _signals(events), pytest.raises(OSError):
+        await _call(handler, "/streamed", events, fail=True)
+    assert [event for event, _ in events] == ["started", "finished"]  # the connection went back all the same
 
 
 async def test_sync_request_code_runs_on_the_pool_and_requests_overlap() -> None:
