@@ -113,7 +113,8 @@ class LogoutApi(APIView):
 class MeApi(APIView):
     @extend_schema(operation_id="users_me", responses={200: UserSerializer, **error_responses(401, 429)})
     def get(self, request: AuthenticatedRequest) -> Response:
-        return Response(UserSerializer(user_payload(selectors.caller_get(user_id=request.user.pk))).data)
+        # Already in the response's shape (UUID and datetime rendered by the JSON renderer as the serializer would).
+        return Response(selectors.caller_profile(user_id=request.user.pk))
 
 
 class UserListApi(APIView):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import QuerySet
 from redis.commands.core import Script
@@ -16,8 +19,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import RevokedToken, User
 from neonchat import kv, ratelimit
+from neonchat.db import fetch_rows
 from neonchat.errors import NotAuthenticated, ServiceUnavailable
 
+_PROFILE_FIELDS = ("id", "username", "created_at")
 _CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError, DatabaseError)
 
 
@@ -54,8 +59,16 @@ def _is_time(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _verified_claims(raw_token: str) -> dict[str, Any]:
-    """Signature (HS256 only), ``exp``, token type and the required claims."""
+@functools.lru_cache(maxsize=4096)
+def _checked_claims(raw_token: str) -> MappingProxyType[str, Any]:
+    """The claims of a token whose signature, type and claims passed, by token.
+
+    Of a token's checks only ``exp`` can turn from pass to fail as time goes on
+    (``nbf``/``iat`` only from fail to pass, and a failure is not cached), so a
+    token seen before skips the HMAC and the decoding and only its ``exp`` is
+    read again (:func:`_verified_claims`). The signing key is the process's
+    (simplejwt builds its backend once). Revocation and bans are never cached.
+    """
     try:
         token = AccessToken(raw_token)  # type: ignore[arg-type] # simplejwt accepts str/bytes
     except (TokenError, TypeError, ValueError, OverflowError):
@@ -66,7 +79,15 @@ def _verified_claims(raw_token: str) -> dict[str, Any]:
         raise NotAuthenticated("The token is missing required claims.", code="invalid_token")
     if not isinstance(claims.get("jti", ""), str):
         raise NotAuthenticated("The token is invalid.", code="invalid_token")
-    return claims
+    return MappingProxyType(claims)
+
+
+def _verified_claims(raw_token: str) -> dict[str, Any]:
+    """Signature (HS256 only), ``exp``, token type and the required claims."""
+    claims = _checked_claims(raw_token)
+    if claims["exp"] <= time.time():  # simplejwt's own test, with its leeway of 0
+        raise NotAuthenticated("The token is invalid or expired.", code="invalid_token")
+    return dict(claims)
 
 
 def token_is_revoked(*, jti: str) -> bool:
@@ -159,12 +180,21 @@ def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelim
     return principal, claims, ratelimit.WindowHit(result, resets_at)
 
 
-def caller_get(*, user_id: uuid.UUID) -> User:
-    """The calling user's row (for the endpoints that return it); a token of a user who is gone is 401."""
-    user = User.objects.filter(pk=user_id).first()
-    if user is None or not user.is_active:
+# The caller's profile, one primary-key read bound on the server and prepared
+# per pooled connection (neonchat.db): the ORM spent four times the query's own
+# cost compiling it (docs/performance.md, "/users/me").
+_PROFILE = "SELECT id, username, created_at FROM users WHERE id = %(user)s AND status = 'active'"
+
+
+def caller_profile(*, user_id: uuid.UUID) -> dict[str, Any]:
+    """The calling user's ``{id, username, created_at}``; a token of a user who is gone is 401."""
+    if settings.EMBEDDED_DATABASE:
+        found = list(User.objects.filter(pk=user_id, status=User.Status.ACTIVE).values_list(*_PROFILE_FIELDS))
+    else:
+        found = fetch_rows(_PROFILE, {"user": user_id})[1]
+    if not found:
         raise NotAuthenticated("The token's user does not exist.", code="invalid_token")
-    return user
+    return dict(zip(_PROFILE_FIELDS, found[0], strict=True))
 
 
 def user_search(*, prefix: str, limit: int, exclude_id: uuid.UUID | None = None) -> tuple[list[User], bool]:

@@ -210,6 +210,13 @@ def test_login_returns_token_and_user(alice: User) -> None:
     assert bearer(body["token"]).get(ME).json()["id"] == str(alice.pk)
 
 
+def test_me_is_the_user_as_register_returned_it() -> None:
+    registered = post(REGISTER, {"username": "frank", "password": PASSWORD}).json()
+    token = login("frank").json()["token"]
+    response = bearer(token).get(ME)
+    assert response.status_code == 200 and response.json() == registered  # same keys, id and time format
+
+
 def test_login_is_case_insensitive_on_username(alice: User) -> None:
     for name in ("ALICE", "Alice", "aLICE"):
         response = login(name)
