@@ -181,9 +181,9 @@ def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelim
 
 
 # The caller's profile, one primary-key read bound on the server and prepared
-# per pooled connection (neonchat.db): the ORM spent four times the query's own
+# per pooled connection (neonchat.db): the ORM spent ten times the query's own
 # cost compiling it (docs/performance.md, "/users/me").
-_PROFILE = "SELECT id, username, created_at FROM users WHERE id = %(user)s AND status = 'active'"
+_PROFILE = "SELECT id, username, created_at FROM users WHERE id = %(user)s AND status = %(active)s"
 
 
 def caller_profile(*, user_id: uuid.UUID) -> dict[str, Any]:
@@ -191,7 +191,7 @@ def caller_profile(*, user_id: uuid.UUID) -> dict[str, Any]:
     if settings.EMBEDDED_DATABASE:
         found = list(User.objects.filter(pk=user_id, status=User.Status.ACTIVE).values_list(*_PROFILE_FIELDS))
     else:
-        found = fetch_rows(_PROFILE, {"user": user_id})[1]
+        found = fetch_rows(_PROFILE, {"user": user_id, "active": User.Status.ACTIVE.value})[1]
     if not found:
         raise NotAuthenticated("The token's user does not exist.", code="invalid_token")
     return dict(zip(_PROFILE_FIELDS, found[0], strict=True))
