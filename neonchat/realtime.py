@@ -17,11 +17,13 @@ import contextvars
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,40 @@ async def _pipelined_publish(loop_layer: Any, frames: list[tuple[str, bytes]]) -
             for channel, payload in items:
                 pipe.publish(channel, payload)
             await pipe.execute()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreChannels:
+    """What a key-value store script needs to PUBLISH events exactly as the layer would."""
+
+    loop_layer: Any
+    encode: Callable[[dict[str, Any]], bytes]
+
+    def channel(self, user_id: str) -> str:
+        """The pub/sub channel of ``user_id``'s group."""
+        return str(self.loop_layer._get_group_channel_name(user_group(user_id)))
+
+
+def store_channels() -> StoreChannels | None:
+    """The layer as seen from the key-value store, when they are one server.
+
+    That is channels_redis's pub/sub layer on a single host equal to
+    ``REDIS_URL`` (the default: ``CHANNEL_LAYER_HOSTS`` is ``[REDIS_URL]``):
+    then a store script can decide and publish in the same round trip
+    (Redis's PUBLISH ignores the database number). Otherwise ``None``.
+    """
+    layer = get_channel_layer()
+    loop_layer = _pubsub_shards(layer) if layer is not None else None
+    if loop_layer is None or len(loop_layer._shards) != 1:
+        return None
+    if loop_layer._shards[0].host.get("address") != settings.REDIS_URL:
+        return None
+    return StoreChannels(loop_layer, layer.serialize)
+
+
+def count_published(event_type: str, connections_of_users: int) -> None:
+    """Count events published outside :func:`publish_many` (by a store script)."""
+    events_published.labels(event_type).inc(connections_of_users)
 
 
 async def release_channel(layer: Any, channel: str) -> None:

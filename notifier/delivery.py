@@ -9,13 +9,51 @@ from messaging.signals import CommittedMessage
 from neonchat import kv
 from neonchat.errors import InvalidInput
 from neonchat.ids import uuid_or_none
-from neonchat.realtime import Delivery, broadcast, new_message_event, publish, publish_many
+from neonchat.realtime import (
+    Delivery,
+    StoreChannels,
+    broadcast,
+    count_published,
+    new_message_event,
+    publish,
+    publish_many,
+    store_channels,
+)
 from neonchat.text import TEXT_MAX
 from presence import store
-from presence.store import DEADLINES
+from presence.store import DEADLINES, connections_key
 
 MAX_USER_IDS = 10_000
 DEDUP_TTL = 600
+
+Answer = tuple[list[str], list[str]]  # (recipients with a live connection, without)
+
+# The whole fan-out of a batch in one round trip, when the channel layer lives
+# on the key-value store's server (realtime.store_channels): each message is
+# published only if its dedup mark is new; the sender's group gets it unless
+# the sending connection is the sender's only one (it would be dropped there).
+# KEYS: the messages' dedup marks (M), then the users' connection sets (U).
+# ARGV: ttl, M, U, the users' channels (U), then per message: its payload,
+#   its sender's index among the users (0: not a member), 1 if it has an
+#   origin connection, R, and its R other members' indexes.
+# Returns the users' connection counts (U), then 1/0 per message: published.
+_DELIVER_SCRIPT = kv.register_script("""
+local ttl, m, u = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for j = 1, u do out[j] = redis.call('SCARD', KEYS[m + j]) end
+local pos = 4 + u
+for i = 1, m do
+  local payload, sender, origin, r = ARGV[pos], tonumber(ARGV[pos + 1]), ARGV[pos + 2] == '1', tonumber(ARGV[pos + 3])
+  local fresh = redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl)
+  if fresh then
+    for k = 1, r do redis.call('PUBLISH', ARGV[3 + tonumber(ARGV[pos + 3 + k])], payload) end
+    if sender > 0 and not (origin and out[sender] == 1) then redis.call('PUBLISH', ARGV[3 + sender], payload) end
+  end
+  out[u + i] = fresh and 1 or 0
+  pos = pos + 4 + r
+end
+return out
+""")
 
 
 def parse_user_ids(raw: list[str], *, field: str = "user_ids") -> list[str]:
@@ -34,37 +72,76 @@ async def _split_by_connection(user_ids: list[str]) -> tuple[list[str], list[str
     return online, offline
 
 
-async def deliver_messages(committed: Sequence[CommittedMessage]) -> list[tuple[list[str], list[str]]]:
+def _dedup_key(item: CommittedMessage) -> str:
+    return f"notify:sent:{item.message['id']}"
+
+
+def _others(item: CommittedMessage) -> list[str]:
+    sender = item.message["sender_id"]
+    return [uid for uid in dict.fromkeys(item.member_ids) if uid != sender]
+
+
+def _skips_sender(item: CommittedMessage, counts: dict[str, int]) -> bool:
+    """The sending connection is its sender's only one (what the sender's group gets would be dropped there)."""
+    return bool(item.origin) and counts.get(item.message["sender_id"]) == 1
+
+
+def _answer(item: CommittedMessage, counts: dict[str, int]) -> Answer:
+    others = _others(item)
+    return [u for u in others if counts[u]], [u for u in others if not counts[u]]
+
+
+async def deliver_messages(committed: Sequence[CommittedMessage]) -> list[Answer]:
     """Publish ``new_message`` to every member's connections (the sender's other
     devices included, not the sending connection); per message, the recipients
     with and without a live connection.
 
     A retried call with the same message id (within ``DEDUP_TTL`` s) does not
-    deliver twice. The dedup marks and the connection counts of the whole batch
-    share one Redis round trip; the events go out in one pipeline per shard.
-    When the sending connection is its sender's only one, nothing is published
-    to the sender (it would be dropped there).
+    deliver twice. When the sending connection is its sender's only one,
+    nothing is published to the sender (it would be dropped there). With the
+    channel layer on the key-value store's server (the default) the whole batch
+    is one Redis round trip; otherwise the dedup marks and the connection counts
+    share one, and the events go out in one pipeline per shard.
     """
     users = list(dict.fromkeys(uid for item in committed for uid in item.member_ids))
+    channels = store_channels()
+    if channels is not None:
+        return await _deliver_in_one_trip(committed, users, channels)
     async with kv.async_client().pipeline(transaction=False) as pipe:
         for item in committed:
-            pipe.set(f"notify:sent:{item.message['id']}", "1", nx=True, ex=DEDUP_TTL)
+            pipe.set(_dedup_key(item), "1", nx=True, ex=DEDUP_TTL)
         for uid in users:
-            pipe.scard(f"user:{uid}:ws_connections")
+            pipe.scard(connections_key(uid))
         replies = await pipe.execute()
     first_time, counts = replies[: len(committed)], dict(zip(users, replies[len(committed) :], strict=True))
     deliveries: list[Delivery] = []
-    answers = []
     for item, first in zip(committed, first_time, strict=True):
-        sender = item.message["sender_id"]
-        recipients = [uid for uid in item.member_ids if uid != sender]
-        answers.append(([u for u in recipients if counts[u]], [u for u in recipients if not counts[u]]))
         if first:
-            only_origin = item.origin and counts.get(sender) == 1
-            audience = recipients if only_origin else item.member_ids
+            audience = _others(item) if _skips_sender(item, counts) else item.member_ids
             deliveries.append((audience, new_message_event(item.message, item.origin)))
     await publish_many(deliveries)
-    return answers
+    return [_answer(item, counts) for item in committed]
+
+
+async def _deliver_in_one_trip(
+    committed: Sequence[CommittedMessage], users: list[str], channels: StoreChannels
+) -> list[Answer]:
+    """:func:`deliver_messages` as one store script (see ``_DELIVER_SCRIPT``)."""
+    index = {uid: i for i, uid in enumerate(users, start=1)}
+    args: list[str | bytes | int] = [DEDUP_TTL, len(committed), len(users), *map(channels.channel, users)]
+    for item in committed:
+        others = [index[uid] for uid in _others(item)]
+        sender = index.get(item.message["sender_id"], 0)
+        payload = channels.encode(new_message_event(item.message, item.origin))
+        args += [payload, sender, int(bool(item.origin)), len(others), *others]
+    keys = [*map(_dedup_key, committed), *map(connections_key, users)]
+    replies = [int(n) for n in await _DELIVER_SCRIPT(keys, args)]
+    counts = dict(zip(users, replies[: len(users)], strict=True))
+    for item, fresh in zip(committed, replies[len(users) :], strict=True):
+        if fresh:
+            sender_too = item.message["sender_id"] in index and not _skips_sender(item, counts)
+            count_published("chat.message", len(_others(item)) + int(sender_too))
+    return [_answer(item, counts) for item in committed]
 
 
 async def deliver_message(

@@ -132,8 +132,13 @@ class TooManyConnections(RateLimited):
     default_message = "Too many open connections for this account."
 
 
+def connections_key(user_id: str) -> str:
+    """The set of ``user_id``'s live connection ids (its size: how many are open)."""
+    return f"user:{user_id}:ws_connections"
+
+
 def _keys(user_id: str) -> list[str]:
-    return [f"user:{user_id}:ws_connections", f"online:{user_id}", DEADLINES]
+    return [connections_key(user_id), f"online:{user_id}", DEADLINES]
 
 
 def _ttl() -> int:
@@ -217,7 +222,7 @@ async def live_connection_counts(user_ids: list[str]) -> dict[str, int]:
     client = kv.async_client()
     async with client.pipeline(transaction=False) as pipe:
         for uid in user_ids:
-            pipe.scard(f"user:{uid}:ws_connections")
+            pipe.scard(connections_key(uid))
         counts = await pipe.execute()
     return {uid: int(n) for uid, n in zip(user_ids, counts, strict=True)}
 
