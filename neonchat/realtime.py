@@ -7,7 +7,9 @@ database carries the guarantee.
 
 Everything realtime (the consumer, the notifier, presence) publishes through
 this module. :func:`publish_many` sends a whole batch of events with one Redis
-pipeline per shard on channels_redis's pub/sub layer, each event encoded once.
+pipeline per shard on channels_redis's pub/sub layer, each event encoded once;
+:func:`store_channels` lets a store script publish exactly as the layer would,
+when the layer lives on the key-value store's server (the notifier's fan-out).
 """
 
 from __future__ import annotations
@@ -107,9 +109,9 @@ def store_channels() -> StoreChannels | None:
     return StoreChannels(loop_layer, layer.serialize)
 
 
-def count_published(event_type: str, connections_of_users: int) -> None:
-    """Count events published outside :func:`publish_many` (by a store script)."""
-    events_published.labels(event_type).inc(connections_of_users)
+def count_published(event_type: str, users: int) -> None:
+    """Count an event published to ``users`` groups outside :func:`publish_many` (by a store script)."""
+    events_published.labels(event_type).inc(users)
 
 
 async def release_channel(layer: Any, channel: str) -> None:

@@ -81,6 +81,10 @@ def _others(item: CommittedMessage) -> list[str]:
     return [uid for uid in dict.fromkeys(item.member_ids) if uid != sender]
 
 
+def _sender_is_member(item: CommittedMessage) -> bool:
+    return item.message["sender_id"] in item.member_ids
+
+
 def _skips_sender(item: CommittedMessage, counts: dict[str, int]) -> bool:
     """The sending connection is its sender's only one (what the sender's group gets would be dropped there)."""
     return bool(item.origin) and counts.get(item.message["sender_id"]) == 1
@@ -129,18 +133,18 @@ async def _deliver_in_one_trip(
     """:func:`deliver_messages` as one store script (see ``_DELIVER_SCRIPT``)."""
     index = {uid: i for i, uid in enumerate(users, start=1)}
     args: list[str | bytes | int] = [DEDUP_TTL, len(committed), len(users), *map(channels.channel, users)]
-    for item in committed:
+    events = [new_message_event(item.message, item.origin) for item in committed]
+    for item, event in zip(committed, events, strict=True):
         others = [index[uid] for uid in _others(item)]
-        sender = index.get(item.message["sender_id"], 0)
-        payload = channels.encode(new_message_event(item.message, item.origin))
-        args += [payload, sender, int(bool(item.origin)), len(others), *others]
+        sender = index[item.message["sender_id"]] if _sender_is_member(item) else 0
+        args += [channels.encode(event), sender, int(bool(item.origin)), len(others), *others]
     keys = [*map(_dedup_key, committed), *map(connections_key, users)]
     replies = [int(n) for n in await _DELIVER_SCRIPT(keys, args)]
     counts = dict(zip(users, replies[: len(users)], strict=True))
-    for item, fresh in zip(committed, replies[len(users) :], strict=True):
+    for item, event, fresh in zip(committed, events, replies[len(users) :], strict=True):
         if fresh:
-            sender_too = item.message["sender_id"] in index and not _skips_sender(item, counts)
-            count_published("chat.message", len(_others(item)) + int(sender_too))
+            sender_too = _sender_is_member(item) and not _skips_sender(item, counts)
+            count_published(event["type"], len(_others(item)) + int(sender_too))
     return [_answer(item, counts) for item in committed]
 
 

@@ -115,9 +115,11 @@ async def test_without_an_origin_the_sender_gets_it_and_a_non_member_sender_does
     await online(alice, 1)
     rest = committed(alice, [alice, bob], origin="")
     announced = committed(system, [alice, bob])
+    to_system = committed(bob, [bob, system])  # the system user is in the batch, not in announced's chat
 
-    assert await delivery.deliver_messages([rest, announced]) == [([], [bob]), ([alice], [bob])]
+    answers = await delivery.deliver_messages([rest, announced, to_system])
 
+    assert answers == [([], [bob]), ([alice], [bob]), ([], [system])]
     assert len(await inboxes.received(alice)) == 2
-    assert len(await inboxes.received(bob)) == 2
-    assert await inboxes.received(system) == []
+    assert len(await inboxes.received(bob)) == 3
+    assert [e["message"]["id"] for e in await inboxes.received(system)] == [to_system.message["id"]]
