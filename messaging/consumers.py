@@ -307,7 +307,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             member = await db_call(membership_get)(user_id=self.user_id, chat_id=chat_id)
         except ApplicationError:
             return False
-        # A group-scoped connection gets the presence of everyone the user shares a chat with.
+        # A direct chat's scope sees its partner's presence; a group's, its members' (see presence_event).
         partner = member.partner_id
         self.scope_chat, self.scope_partner = str(member.chat_id), None if partner is None else str(partner)
         return True
@@ -522,9 +522,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_json({**frame, "is_typing": event["is_typing"]})
 
     async def presence_event(self, event: dict[str, Any]) -> None:
-        if self.scope_partner is None or self.scope_partner == event["user_id"]:
+        if await self._presence_in_scope(event["user_id"]):
             keys = ("event", "user_id", "timestamp")
             await self._send_json({"type": "presence", **{k: event[k] for k in keys}})
+
+    async def _presence_in_scope(self, user_id: str) -> bool:
+        """Unscoped: everyone I share a chat with (the publisher's choice); scoped: that chat's other members."""
+        if self.scope_chat is None:
+            return True
+        if self.scope_partner is not None:
+            return self.scope_partner == user_id
+        try:
+            return user_id in await self._others_in(self.scope_chat)
+        except ApplicationError:  # no longer a member: the 4403 close is on its way
+            return False
 
     async def chat_created(self, event: dict[str, Any]) -> None:
         if self._in_scope(event["chat"]["id"]):

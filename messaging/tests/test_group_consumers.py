@@ -131,3 +131,19 @@ async def test_presence_reaches_group_co_members_once_however_many_chats_they_sh
         assert seen == ["user_online"]  # once, though b shares two chats with a
     for comm in (a1, b1, c1):
         await comm.disconnect()
+
+
+async def test_a_group_scoped_socket_gets_the_presence_of_that_groups_members_only() -> None:
+    (a, b, c), chat, (ta, tb, tc) = await make_group()
+    d = await database_sync_to_async(User.objects.create_user)(f"d{uuid.uuid4().hex[:8]}", "correct-horse-battery")
+    await database_sync_to_async(chat_get_or_create)(user_id=a.pk, partner_id=d.pk)  # a and d share a direct chat
+    td = await database_sync_to_async(lambda: token_issue(user=d)[0])()
+    scoped, unscoped = await connect(ta, query=f"&chat_id={chat.pk}"), await connect(ta)
+    d1 = await connect(td)
+    assert (await frames_until(unscoped, "presence"))["user_id"] == str(d.pk)
+    b1 = await connect(tb)
+    online = await frames_until(scoped, "presence")
+    assert (online["event"], online["user_id"]) == ("user_online", str(b.pk))  # d's came first, and was not sent
+    assert await quiet(scoped)
+    for comm in (scoped, unscoped, d1, b1):
+        await comm.disconnect()
