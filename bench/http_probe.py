@@ -24,14 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import httpx
 
 from bench import scenarios
 from bench.cli import METRICS, _table
+from bench.ports import free_port
 from bench.targets import NeonChat, SetupError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,12 +78,6 @@ REST_METRICS: list[tuple[str, Any]] = [
     ("max", lambda r: r["latency"]["max_ms"]),
     ("errors", lambda r: r["error_total"]),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Stack:

@@ -13,23 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from bench.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on, never one this test run handed out before: ports picked
-    together and bound later (a cluster's notifier metrics, then its apis) could otherwise be
-    the same one, and a server would find another's listener on its port."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
+__all__ = ["free_port"]  # re-exported: the tests pick ports like the benchmarks
 
 
 def wait_port(port: int, timeout: float = 20) -> None:
