@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.authentication import AuthenticatedRequest
+from accounts.authentication import AuthenticatedRequest, BearerProfileAuthentication, BrowsableAPISessionAuthentication
 from accounts.models import User
 from chats.selectors import visible_presence
 from neonchat.apidocs import LIMIT_SCHEMA, error_responses
@@ -111,10 +111,12 @@ class LogoutApi(APIView):
 
 
 class MeApi(APIView):
+    authentication_classes = [BearerProfileAuthentication, BrowsableAPISessionAuthentication]
+
     @extend_schema(operation_id="users_me", responses={200: UserSerializer, **error_responses(401, 429)})
     def get(self, request: AuthenticatedRequest) -> Response:
         # Already in the response's shape (UUID and datetime rendered by the JSON renderer as the serializer would).
-        return Response(selectors.caller_profile(user_id=request.user.pk))
+        return Response(selectors.caller_profile(caller=request.user))
 
 
 class UserListApi(APIView):

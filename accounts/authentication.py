@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import SessionAuthentication
@@ -40,6 +40,8 @@ class BearerTokenAuthentication(JWTAuthentication):
     (:func:`accounts.selectors.bearer_principal`); the throttle reuses the hit.
     """
 
+    with_profile: ClassVar[bool] = False
+
     def authenticate(self, request: Request) -> tuple[Principal, dict[str, Any]] | None:  # type: ignore[override]
         header = self.get_header(request)
         if header is None:
@@ -47,9 +49,15 @@ class BearerTokenAuthentication(JWTAuthentication):
         raw = self.get_raw_token(header)
         if raw is None:
             return None
-        principal, claims, hit = bearer_principal(raw.decode("latin-1"))
+        principal, claims, hit = bearer_principal(raw.decode("latin-1"), with_profile=self.with_profile)
         record_counted_hit(request, hit)
         return principal, claims
+
+
+class BearerProfileAuthentication(BearerTokenAuthentication):
+    """For ``/users/me``: the same check, and the caller's stored profile read in its round trip."""
+
+    with_profile = True
 
 
 class BrowsableAPISessionAuthentication(SessionAuthentication):
@@ -73,6 +81,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     """Documents the Bearer JWT scheme, so Swagger UI's "Authorize" works."""
 
     target_class = "accounts.authentication.BearerTokenAuthentication"
+    match_subclasses = True
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 import uuid
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+import orjson
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import QuerySet
@@ -23,6 +25,7 @@ from neonchat.db import fetch_rows
 from neonchat.errors import NotAuthenticated, ServiceUnavailable
 
 _PROFILE_FIELDS = ("id", "username", "created_at")
+PROFILE_FIELDS = frozenset(_PROFILE_FIELDS)
 _CHECK_ERRORS: tuple[type[Exception], ...] = (*kv.STORE_ERRORS, ValueError, DatabaseError)
 
 
@@ -36,12 +39,30 @@ def banned_key(user_id: object) -> str:
     return f"banned:{user_id}"
 
 
+def profile_key(user_id: object) -> str:
+    """The caller's profile as ``/users/me`` renders it.
+
+    Written again after every change to it (:func:`accounts.services.profile_refresh`).
+    """
+    return f"profile:{user_id}"
+
+
+# How long a profile stays in the store after it was read from the database:
+# it bounds how stale one can be if the write after a change was lost.
+PROFILE_SECONDS = 600
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller of a Bearer request, from the token's claims alone (no database read)."""
+    """The caller of a Bearer request, from the token's claims alone (no database read).
+
+    ``profile`` is the caller's profile from the store when the request asked
+    for it (``/users/me``) and the store had it.
+    """
 
     pk: uuid.UUID
     username: str
+    profile: dict[str, Any] | None = None
     is_authenticated: ClassVar[bool] = True
     is_active: ClassVar[bool] = True
     is_staff: ClassVar[bool] = False
@@ -133,14 +154,17 @@ def user_from_token(raw_token: str) -> tuple[User, dict[str, Any]]:
     return user, claims
 
 
-# Revocation, ban and the per-user rate-limit hit in one atomic round trip.
-# -1: the token is revoked; -2: the user is banned or deleted; else the window's count.
+# Revocation, ban and the per-user rate-limit hit in one atomic round trip,
+# and the caller's stored profile when a fourth key names it.
+# {-1}: the token is revoked; {-2}: the user is banned or deleted; else
+# {the window's count} or {the window's count, the profile or nil}.
 _CHECK_AND_COUNT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-2} end
 local count = redis.call('INCR', KEYS[3])
 if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
-return count
+if KEYS[4] then return {count, redis.call('GET', KEYS[4])} end
+return {count}
 """
 
 
@@ -150,7 +174,9 @@ def _check_and_count() -> Script:
     return kv.sync_client().register_script(_CHECK_AND_COUNT)
 
 
-def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelimit.WindowHit]:
+def bearer_principal(
+    raw_token: str, *, with_profile: bool = False
+) -> tuple[Principal, dict[str, Any], ratelimit.WindowHit]:
     """The caller of a REST request from its token, without reading the database.
 
     Exact for logouts and bans: one script checks ``revoked:{jti}`` and
@@ -158,6 +184,7 @@ def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelim
     :func:`accounts.services.user_set_banned` before they return) and counts
     the request against the caller's rate limit, in one round trip. An
     unreachable store is a 503: a token that cannot be checked is not accepted.
+    ``with_profile`` also reads the caller's stored profile in that trip.
     """
     claims = _verified_claims(raw_token)
     try:
@@ -166,8 +193,12 @@ def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelim
         raise NotAuthenticated("The token's user does not exist.", code="invalid_token") from None
     key, resets_at = ratelimit.window_key("user", ratelimit.user_ident(user_id))
     keys = [revoked_key(str(claims.get("jti") or "-")), banned_key(user_id), key]
+    if with_profile:
+        keys.append(profile_key(user_id))
     try:
-        result = int(_check_and_count()(keys=keys, args=[ratelimit.WINDOW_SECONDS + 1]))
+        reply = _check_and_count()(keys=keys, args=[ratelimit.WINDOW_SECONDS + 1])
+        result = int(reply[0])
+        profile = orjson.loads(reply[1]) if len(reply) > 1 and reply[1] else None
     except _CHECK_ERRORS:
         raise ServiceUnavailable("Could not check the token; try again.") from None
     if result == -1:
@@ -176,7 +207,7 @@ def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelim
         raise NotAuthenticated("This account is disabled.", code="account_disabled")
     if kv.is_embedded() and (refusal := _embedded_refusal(user_id, str(claims.get("jti") or ""))):
         raise refusal
-    principal = Principal(pk=user_id, username=str(claims.get("username") or ""))
+    principal = Principal(pk=user_id, username=str(claims.get("username") or ""), profile=profile)
     return principal, claims, ratelimit.WindowHit(result, resets_at)
 
 
@@ -186,15 +217,35 @@ def bearer_principal(raw_token: str) -> tuple[Principal, dict[str, Any], ratelim
 _PROFILE = "SELECT id, username, created_at FROM users WHERE id = %(user)s AND status = %(active)s"
 
 
-def caller_profile(*, user_id: uuid.UUID) -> dict[str, Any]:
-    """The calling user's ``{id, username, created_at}``; a token of a user who is gone is 401."""
+def profile_read(*, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """An active user's ``{id, username, created_at}`` from the database, or None."""
     if settings.EMBEDDED_DATABASE:
         found = list(User.objects.filter(pk=user_id, status=User.Status.ACTIVE).values_list(*_PROFILE_FIELDS))
     else:
         found = fetch_rows(_PROFILE, {"user": user_id, "active": User.Status.ACTIVE.value})[1]
-    if not found:
+    return dict(zip(_PROFILE_FIELDS, found[0], strict=True)) if found else None
+
+
+def profile_encoded(profile: dict[str, Any]) -> bytes:
+    """A profile as stored: the JSON ``/users/me`` renders (datetimes end in ``Z``)."""
+    return orjson.dumps(profile, option=orjson.OPT_UTC_Z)
+
+
+def caller_profile(*, caller: Any) -> dict[str, Any]:
+    """The calling user's ``{id, username, created_at}``; a token of a user who is gone is 401.
+
+    From the store when the authentication read it there (:func:`bearer_principal`);
+    else from the database, and then kept in the store for the next request
+    (only if no fresher copy was written meanwhile: ``NX``).
+    """
+    if isinstance(caller, Principal) and caller.profile is not None:
+        return caller.profile
+    profile = profile_read(user_id=caller.pk)
+    if profile is None:
         raise NotAuthenticated("The token's user does not exist.", code="invalid_token")
-    return dict(zip(_PROFILE_FIELDS, found[0], strict=True))
+    with contextlib.suppress(*kv.STORE_ERRORS):  # the answer is right; the next request reads the database
+        kv.sync_client().set(profile_key(caller.pk), profile_encoded(profile), nx=True, ex=PROFILE_SECONDS)
+    return profile
 
 
 def user_search(*, prefix: str, limit: int, exclude_id: uuid.UUID | None = None) -> tuple[list[User], bool]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,10 +17,12 @@ from django.db import DatabaseError, IntegrityError, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import USERNAME_MAX, USERNAME_MIN, USERNAME_PATTERN, RevokedToken, User
-from accounts.selectors import banned_key, revoked_key
+from accounts.selectors import PROFILE_SECONDS, banned_key, profile_encoded, profile_key, profile_read, revoked_key
 from accounts.signals import sessions_revoked
 from neonchat import kv
 from neonchat.errors import Conflict, InvalidInput, NotAuthenticated, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
 
 _USERNAME_RE = re.compile(USERNAME_PATTERN)
 
@@ -181,10 +185,31 @@ def user_deleted(*, user_id: str) -> None:
     """A deleted account's tokens stop working at once (they expire by themselves after that)."""
     lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
     try:
-        kv.sync_client().set(banned_key(user_id), "1", ex=lifetime)
+        pipe = kv.sync_client().pipeline(transaction=False)
+        pipe.set(banned_key(user_id), "1", ex=lifetime)
+        pipe.delete(profile_key(user_id))
+        pipe.execute()
     except kv.STORE_ERRORS:
         raise ServiceUnavailable("Could not revoke the account's tokens; try again.") from None
     sessions_revoked.send(sender=User, user_id=user_id, jti=None)
+
+
+def profile_refresh(*, user_id: uuid.UUID) -> None:
+    """Write a user's stored profile again from the database, after a change to it has committed.
+
+    Read after the commit and written unconditionally, it replaces whatever a
+    request that read the database before the commit may have stored (those
+    write only where nothing is, :func:`accounts.selectors.caller_profile`).
+    If the store is unreachable the old copy may be served until it expires.
+    """
+    profile = profile_read(user_id=user_id)
+    try:
+        if profile is None:
+            kv.sync_client().delete(profile_key(user_id))
+        else:
+            kv.sync_client().set(profile_key(user_id), profile_encoded(profile), ex=PROFILE_SECONDS)
+    except kv.STORE_ERRORS:
+        logger.warning("could not refresh the stored profile of %s; it may be stale for %ss", user_id, PROFILE_SECONDS)
 
 
 def user_touch_last_seen(*, user_id: str) -> None:

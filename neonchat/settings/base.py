@@ -281,6 +281,7 @@ REST_FRAMEWORK = {
         "neonchat.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "neonchat.renderers.JSONFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": ["neonchat.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "neonchat.rest.drf_exception_handler",
@@ -301,7 +302,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
     # The contract's scheme only: the browsable API's session is not for API clients.
-    "AUTHENTICATION_WHITELIST": ["accounts.authentication.BearerTokenAuthentication"],
+    "AUTHENTICATION_WHITELIST": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "accounts.authentication.BearerProfileAuthentication",
+    ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
