@@ -17,7 +17,9 @@ Three costs of Django's own handler under ASGI, measured on the api
   single-thread executors and gives it back when the response is sent: the
   same semantics (one thread for all of a request's sync code), no thread
   churn, and at most ``threads`` requests in sync code at once, each holding
-  at most one pooled database connection.
+  at most one pooled database connection. A request takes a thread only once
+  its body has arrived: clients that send slowly wait on the event loop, not
+  on the threads.
 * Around the chain, Django's ``handle`` makes two more hops per request: one
   to run ``request_started``'s sync receivers (``asend``), one for
   ``response.close()`` (which sends ``request_finished``). Here
@@ -64,22 +66,32 @@ class PooledASGIHandler(ASGIHandler):
         return response
 
     async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        """Read the body on the event loop, then run the request's sync work on one of the threads."""
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
         try:
-            set_script_prefix(get_script_prefix(scope))
-            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            idle = self._executors()
+            executor = await idle.get()
             try:
-                # A client gone meanwhile: the server drops what is sent (Django's disconnect watch only
-                # stopped waiting; it could not stop the sync view either).
-                await self.send_response(response, send)
+                async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg]
+                    await self._run(scope, body_file, send)
             finally:
-                if response.streaming:  # request_finished even when the send fails
-                    await sync_to_async(response.close, thread_sensitive=True)()
+                idle.put_nowait(executor)
         finally:
             body_file.close()
+
+    async def _run(self, scope: Any, body_file: Any, send: Any) -> None:
+        set_script_prefix(get_script_prefix(scope))
+        response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+        try:
+            # A client gone meanwhile: the server drops what is sent (Django's disconnect watch only
+            # stopped waiting; it could not stop the sync view either).
+            await self.send_response(response, send)
+        finally:
+            if response.streaming:  # request_finished even when the send fails
+                await sync_to_async(response.close, thread_sensitive=True)()
 
     def _executors(self) -> asyncio.Queue[ThreadPoolExecutor]:
         # Created on first use, inside the server's event loop.
@@ -92,10 +104,4 @@ class PooledASGIHandler(ASGIHandler):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        idle = self._executors()
-        executor = await idle.get()
-        try:
-            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg]
-                await self.handle(scope, receive, send)
-        finally:
-            idle.put_nowait(executor)
+        await self.handle(scope, receive, send)

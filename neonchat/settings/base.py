@@ -104,7 +104,9 @@ DB_THREADS = env.int_in("DB_THREADS", 8, minimum=1, maximum=64)
 # One group commit in flight per gateway process by default (docs/performance.md, "one batch in flight").
 DB_SEND_CONNECTIONS = env.int_in("DB_SEND_CONNECTIONS", 1, minimum=1, maximum=64)
 # Threads that run HTTP requests' sync code (views, sync middleware); see neonchat/handlers.py.
-REQUEST_THREADS = env.int_in("REQUEST_THREADS", 8, minimum=1, maximum=256)
+# Two: one computes while the other waits on Redis or PostgreSQL; more only contend for the
+# interpreter lock (docs/performance.md, "REST: two request threads").
+REQUEST_THREADS = env.int_in("REQUEST_THREADS", 2, minimum=1, maximum=256)
 REDIS_URL = env.url_of("REDIS_URL", ("redis", "rediss", "unix"))
 CHANNEL_LAYER_PREFIX: str = env.str("CHANNEL_LAYER_PREFIX", default="neonchat")
 # Redis instances the channel layer shards over (default: REDIS_URL alone).

@@ -124,6 +124,33 @@ async def test_sync_request_code_runs_on_the_pool_and_requests_overlap() -> None
     assert after <= before + 3  # no thread per request
 
 
+async def test_a_request_waiting_for_its_body_holds_no_thread() -> None:
+    handler = PooledASGIHandler(threads=1)
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/api/v1/auth/login", "query_string": b""}
+    scope |= {"headers": [(b"content-type", b"application/json"), (b"content-length", b"40")]}
+    scope |= {"asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "root_path": "", "server": ("t", 80)}
+    first_part = asyncio.Event()
+
+    async def slow_body() -> dict[str, Any]:  # half of the body, then a client that sends nothing more
+        if not first_part.is_set():
+            first_part.set()
+            return {"type": "http.request", "body": b'{"username": "al', "more_body": True}
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def dropped(message: dict[str, Any]) -> None:
+        raise AssertionError("the slow request got an answer")
+
+    slow = asyncio.create_task(handler(scope, slow_body, dropped))
+    await first_part.wait()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=handler), base_url="http://127.0.0.1") as http:
+            reply = await asyncio.wait_for(http.get("/health/live"), timeout=10)  # the one thread is free
+        assert reply.status_code == 200
+    finally:
+        slow.cancel()
+
+
 async def test_only_http_is_handled() -> None:
     with pytest.raises(ValueError, match="websocket"):
         await PooledASGIHandler(threads=1)({"type": "websocket"}, None, None)
