@@ -6,7 +6,7 @@ import contextlib
 import functools
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -62,7 +62,7 @@ class Principal:
 
     pk: uuid.UUID
     username: str
-    profile: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     is_authenticated: ClassVar[bool] = True
     is_active: ClassVar[bool] = True
     is_staff: ClassVar[bool] = False

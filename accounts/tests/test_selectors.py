@@ -109,6 +109,12 @@ def test_a_rename_is_seen_by_the_next_request(alice: User, client_for, django_ca
     assert len(queries) == 0  # written again after the commit, not dropped
 
 
+def test_a_principal_with_its_profile_is_still_the_same_caller(alice: User) -> None:
+    bare = selectors.Principal(pk=alice.pk, username="alice")
+    stored = selectors.Principal(pk=alice.pk, username="alice", profile={"id": str(alice.pk)})
+    assert stored == bare and hash(stored) == hash(bare)
+
+
 def test_a_request_that_read_the_database_never_replaces_a_newer_copy(alice: User) -> None:
     newer = {"id": str(alice.pk), "username": "newer", "created_at": "2026-01-01T00:00:00Z"}
     kv.sync_client().set(selectors.profile_key(alice.pk), selectors.profile_encoded(newer))
