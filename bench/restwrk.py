@@ -136,6 +136,49 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _medians(results: Results) -> dict[tuple[str, str, int], dict[str, Any]]:
+    return {key: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for key, runs in results.items()}
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def targets(results: Results, names: list[str]) -> list[str]:
+    """The REST targets (issue 16) for the first target against the others, from the medians; one line each."""
+    medians = _medians(results)
+    ours = names[0]
+
+    def figure(endpoint: str, conns: int, key: str = "rps") -> float | None:
+        found = medians.get((endpoint, ours, conns))
+        return None if found is None else float(found[key])
+
+    lines = []
+    rps4, p95_4, rps16 = figure("chats", 4), figure("chats", 4, "p95"), figure("chats", 16)
+    if rps4 is not None and p95_4 is not None:
+        lines.append(
+            f"chat list, 4 conns: {rps4:.0f} RPS, p95 {p95_4:.1f} ms (>= 300, <= 20 ms): "
+            + _verdict(rps4 >= 300 and p95_4 <= 20)
+        )
+    if rps16 is not None:
+        lines.append(f"chat list, 16 conns: {rps16:.0f} RPS (>= 500): {_verdict(rps16 >= 500)}")
+    for conns in sorted({c for (_, name, c) in medians if name == ours}):
+        me, health = figure("me", conns), figure("health", conns)
+        if me is not None and health:
+            share = me / health
+            lines.append(f"/users/me over /health/live, {conns} conns: {share:.0%} (>= 80%): {_verdict(share >= 0.8)}")
+    ratios = [
+        medians[(endpoint, ours, conns)]["rps"] / m["rps"]
+        for (endpoint, name, conns), m in medians.items()
+        if name != ours and m["rps"] and (endpoint, ours, conns) in medians
+    ]
+    if ratios:
+        lines.append(
+            f"every endpoint over each baseline: lowest {min(ratios):.2f}x (>= 2x): {_verdict(min(ratios) >= 2)}"
+        )
+    return lines
+
+
 def table(results: Results, names: list[str], *, first_over: bool = False) -> str:
     """Medians over the rounds; the ratio is each target's RPS to the first's, or (``first_over``) the first's to it."""
     heading = f"{names[0]} / this" if first_over else f"this / {names[0]}"
@@ -143,9 +186,7 @@ def table(results: Results, names: list[str], *, first_over: bool = False) -> st
         f"| endpoint | conns | target | RPS (median) | {heading} | p50 ms | p95 ms | p99 ms | non-2xx |",
         "|" + "---|" * 9,
     ]
-    medians: dict[tuple[str, str, int], dict[str, Any]] = {
-        key: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for key, runs in results.items()
-    }
+    medians = _medians(results)
     for endpoint, name, conns in sorted(medians, key=lambda k: (list(ENDPOINTS).index(k[0]), k[2], names.index(k[1]))):
         m = medians[(endpoint, name, conns)]
         first = medians[(endpoint, names[0], conns)]["rps"]

@@ -174,6 +174,8 @@ def run_rest(stack: MakeStack, baselines: list[BaselineServer], args: argparse.N
         f"after {_load(load_after)} on {os.cpu_count()} CPUs"
     )
     print(restwrk.table(results, names, first_over=True))
+    print("\nREST targets (issue 16), NeonChat's medians:")
+    print("\n".join(f"* {line}" for line in restwrk.targets(results, names)))
     return {
         "workers": args.api_workers,
         "load_before": load_before,
