@@ -14,7 +14,7 @@ from chats.models import Chat, ChatMember
 from chats.selectors import membership_get
 from messaging.models import Message
 from messaging.payloads import iso, last_message_fields, message_fields, message_payload
-from neonchat.db import fetch_rows
+from neonchat.db import fetch_rows, iso_text
 from neonchat.errors import InvalidInput, NotFound
 from neonchat.ids import uuid_or_none
 from presence.selectors import online_map
@@ -29,10 +29,12 @@ def _cursor_seq(chat_id: uuid.UUID, message_id: uuid.UUID) -> int:
 
 # A history page as one statement (PostgreSQL): the membership check and the
 # cursor's seq ride inside it, so a page costs one round trip and no ORM
-# compilation. No row means: not a member, a cursor from elsewhere, or simply
-# nothing there; only then do the checks below tell which (error paths only).
+# compilation; ids and times come as the text the payload holds. No row
+# means: not a member, a cursor from elsewhere, or simply nothing there; only
+# then do the checks below tell which (error paths only).
 _PAGE = """
-SELECT m.id, m.chat_id, m.sender_id, m.text, m.seq, m.created_at, m.updated_at, m.deleted_at, m.kind, m.event
+SELECT m.id::text, m.chat_id::text, m.sender_id::text, m.text, m.seq, {created_at}, {updated_at},
+       m.deleted_at, m.kind, m.event
 FROM messages m
 WHERE m.chat_id = %(chat)s
   AND EXISTS (SELECT 1 FROM chat_members cm WHERE cm.chat_id = %(chat)s AND cm.user_id = %(user)s)
@@ -40,10 +42,11 @@ WHERE m.chat_id = %(chat)s
 ORDER BY m.seq {order} LIMIT %(rows)s
 """
 _CURSOR_SEQ = "(SELECT c.seq FROM messages c WHERE c.id = %(cursor)s AND c.chat_id = %(chat)s)"
+_TIMES = {"created_at": iso_text("m.created_at"), "updated_at": iso_text("m.updated_at")}
 _PAGES = {  # by cursor direction: newest first, older than the cursor, newer than the cursor
-    None: _PAGE.format(cursor="", order="DESC"),
-    "before": _PAGE.format(cursor=f"AND m.seq < {_CURSOR_SEQ}", order="DESC"),
-    "after": _PAGE.format(cursor=f"AND m.seq > {_CURSOR_SEQ}", order="ASC"),
+    None: _PAGE.format(cursor="", order="DESC", **_TIMES),
+    "before": _PAGE.format(cursor=f"AND m.seq < {_CURSOR_SEQ}", order="DESC", **_TIMES),
+    "after": _PAGE.format(cursor=f"AND m.seq > {_CURSOR_SEQ}", order="ASC", **_TIMES),
 }
 
 
@@ -197,8 +200,9 @@ def _chat_item(row: dict[str, Any], online: dict[str, bool]) -> dict[str, Any]:
 # _member_rows' queryset, without building and compiling that queryset for every
 # request (the ORM's share of a chat-list request was larger than the query's;
 # docs/performance.md). The partial index of event messages answers the count.
-# A test holds the two to the same answers (test_chat_list_sql.py).
-_CHAT_PAGE = """
+# Ids and times come as the text the response holds (ordered by the columns
+# themselves, ``mine.``). A test holds the two paths to the same answers.
+_CHAT_PAGE_TEMPLATE = """
 WITH mine AS (
     SELECT cm.chat_id, cm.user_id, cm.partner_id, pu.username AS partner__username, cm.last_read_seq,
            pm.last_read_seq AS partner_last_read_seq,
@@ -218,11 +222,21 @@ WITH mine AS (
     LEFT JOIN messages lm ON lm.id = c.last_message_id
     WHERE cm.user_id = %(user)s
 )
-SELECT *, count(*) OVER () AS total FROM mine
+SELECT chat_id::text AS chat_id, user_id::text AS user_id, partner_id::text AS partner_id, partner__username,
+       last_read_seq, partner_last_read_seq, unread, chat__kind, chat__title, chat__members_count, chat__last_seq,
+       {updated_at} AS chat__updated_at, chat__last_message_id::text AS chat__last_message_id,
+       chat__last_message__text, chat__last_message__sender_id::text AS chat__last_message__sender_id,
+       {last_created_at} AS chat__last_message__created_at,
+       chat__last_message__deleted_at, chat__last_message__kind, chat__last_message__event,
+       count(*) OVER () AS total
+FROM mine
 WHERE unread > 0 OR NOT %(unread_only)s
-ORDER BY chat__updated_at DESC, chat_id DESC
+ORDER BY mine.chat__updated_at DESC, mine.chat_id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 """
+_CHAT_PAGE = _CHAT_PAGE_TEMPLATE.format(
+    updated_at=iso_text("chat__updated_at"), last_created_at=iso_text("chat__last_message__created_at")
+)
 
 
 def _chat_page_sql(user_id: uuid.UUID | str, limit: int, offset: int, unread_only: bool) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ so errors are Django's and tests count the query. Its ``timestamptz`` values
 are read by psycopg's own loader (C in psycopg's binary package): Django
 registers a Python subclass on every connection, which was 8 % of an api
 worker's time on the chat list, parsing what ``payloads.iso`` then formats again.
+The hot statements go further with :func:`iso_text` and ``::text`` casts: a
+value that is only rendered into JSON comes as the text it renders to.
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     if executor is None:
         return DatabaseSyncToAsync(func)  # type: ignore[no-any-return]
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=executor)  # type: ignore[no-any-return]
+
+
+def iso_text(column: str) -> str:
+    """SQL giving a ``timestamptz`` expression as the API writes times (``payloads.iso``:
+    ISO 8601 in UTC, ``Z``, microseconds only when not zero), NULL for NULL.
+
+    PostgreSQL formats it, so a row carries the text instead of a datetime built
+    only to be formatted again (with UUIDs as ``::text``, 40 % of the chat list's
+    page-building CPU: docs/performance.md). No locale-dependent pattern is used.
+    """
+    return f"replace(to_char(({column}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || 'Z'"
 
 
 def fetch_rows(statement: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:

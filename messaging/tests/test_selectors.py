@@ -13,7 +13,15 @@ from django.db import connection
 from accounts.models import User
 from chats.services import chat_get_or_create
 from messaging.groups import group_create, group_member_remove, group_rename
-from messaging.selectors import _chat_page_orm, _chat_page_sql, _page_rows_orm, _page_rows_sql, chat_list
+from messaging.payloads import iso
+from messaging.selectors import (
+    _chat_item,
+    _chat_page_orm,
+    _chat_page_sql,
+    _page_rows_orm,
+    _page_rows_sql,
+    chat_list,
+)
 from messaging.services import chat_mark_read, message_delete, message_send
 from neonchat.errors import NotFound
 
@@ -50,7 +58,20 @@ def me(make_user: Callable[..., User]) -> User:
 @pytest.mark.parametrize("unread_only", [False, True])
 @pytest.mark.parametrize(("limit", "offset"), [(20, 0), (2, 0), (2, 2), (3, 5), (5, 50)])
 def test_the_statement_and_the_queryset_agree(me: User, limit: int, offset: int, unread_only: bool) -> None:
-    assert _chat_page_sql(me.pk, limit, offset, unread_only) == _chat_page_orm(me.pk, limit, offset, unread_only)
+    orm = _chat_page_orm(me.pk, limit, offset, unread_only)
+    assert _chat_page_sql(me.pk, limit, offset, unread_only) == [_as_text(row) for row in orm]
+    assert [_chat_item(row, {}) for row in _chat_page_sql(me.pk, limit, offset, unread_only)] == [
+        _chat_item(row, {}) for row in orm
+    ]
+
+
+def _as_text(row: dict[str, Any]) -> dict[str, Any]:
+    """An ORM row as the statement gives it: ids and the two rendered times as their text."""
+    rendered = {"chat__updated_at", "chat__last_message__created_at"}
+    return {
+        key: str(value) if isinstance(value, uuid.UUID) else iso(value) if key in rendered and value else value
+        for key, value in row.items()
+    }
 
 
 def test_the_page_counts_what_a_reader_expects(me: User) -> None:
