@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from neonchat.gcpolicy import freeze_startup_objects
 from notifier.client import SERVICE, grpc_request_duration
 from notifier.servicer import NotificationServicer
 from protos.notification.v1 import notification_pb2 as pb
@@ -89,6 +90,7 @@ async def mark_serving(health_servicer: HealthServicer, serving: bool) -> None:
 async def serve(address: str, *, grace: float, on_ready: Callable[[int], None] | None = None) -> None:
     server, health_servicer, port = create_server(address)
     await server.start()
+    freeze_startup_objects()
     await mark_serving(health_servicer, True)
     if on_ready is not None:
         on_ready(port)

@@ -37,6 +37,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
+from neonchat.gcpolicy import freeze_startup_objects
 from neonchat.health import is_draining, settle, start_draining
 from neonchat.httpguard import GuardedHttpToolsProtocol
 from neonchat.roles import ROLES
@@ -70,6 +71,10 @@ class DrainingServer(uvicorn.Server):
 
     def _begin_shutdown(self) -> None:
         self.should_exit = True
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        freeze_startup_objects()  # the application is loaded and listening
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # A send stored at this moment is acknowledged before its socket closes.
