@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from typing import Any
 
 import fakeredis
@@ -93,11 +93,22 @@ def async_client() -> aredis.Redis:
 _script_registry = aredis.Redis(decode_responses=True)
 
 
-def register_script(source: str) -> Callable[[list[str], list[Any]], Awaitable[Any]]:
+class StoreScript:
     """redis-py's script (``EVALSHA``, loaded on first use or after a Redis restart), run on this loop's client."""
-    script = _script_registry.register_script(source)
 
-    async def run(keys: list[str], args: list[Any]) -> Any:
-        return await script(keys=keys, args=args, client=async_client())
+    def __init__(self, source: str) -> None:
+        self._script = _script_registry.register_script(source)
 
-    return run
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        return await self._script(keys=keys, args=args, client=async_client())
+
+    async def many(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Each ``(keys, args)`` run in turn, all in one round trip (a pipeline, not a transaction)."""
+        pipe = async_client().pipeline(transaction=False)
+        for keys, args in calls:
+            await self._script(keys=keys, args=args, client=pipe)  # queued
+        return list(await pipe.execute())
+
+
+def register_script(source: str) -> StoreScript:
+    return StoreScript(source)

@@ -19,7 +19,7 @@ from presence import store
 
 logger = logging.getLogger(__name__)
 
-BATCH = 100
+BATCH = 500
 
 OfflineCallback = Callable[[str], Awaitable[None]]
 OnlineCallback = Callable[[str], Awaitable[None]]
@@ -45,9 +45,9 @@ class HeartbeatRegistry:
 
     async def beat_once(self) -> None:
         live = list(self.connections.items())
-        for start in range(0, len(live), BATCH):  # concurrent round trips, bounded
+        for start in range(0, len(live), BATCH):  # one round trip per batch
             batch = live[start : start + BATCH]
-            revived = await asyncio.gather(*(store.heartbeat(uid, cid) for cid, uid in batch))
+            revived = await store.heartbeats([(uid, cid) for cid, uid in batch])
             for (_, user_id), came_back in zip(batch, revived, strict=True):
                 if came_back and self.on_online:
                     await self.on_online(user_id)

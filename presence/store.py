@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -168,9 +169,14 @@ async def connection_closed(user_id: str, conn_id: str) -> bool:
 
 async def heartbeat(user_id: str, conn_id: str) -> bool:
     """Refresh a live connection; True if the user's presence had expired meanwhile."""
-    now = int(time.time())
-    result = await _HEARTBEAT(_keys(user_id), [user_id, conn_id, now, _ttl()])
-    return bool(int(result))
+    return (await heartbeats([(user_id, conn_id)]))[0]
+
+
+async def heartbeats(connections: Sequence[tuple[str, str]]) -> list[bool]:
+    """:func:`heartbeat` for many ``(user_id, conn_id)`` in one round trip."""
+    now, ttl = int(time.time()), _ttl()
+    results = await _HEARTBEAT.many([(_keys(uid), [uid, cid, now, ttl]) for uid, cid in connections])
+    return [bool(int(result)) for result in results]
 
 
 async def set_status(user_id: str, status: str) -> bool:

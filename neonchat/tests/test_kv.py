@@ -39,3 +39,10 @@ async def test_a_script_unknown_to_redis_is_loaded_on_first_use() -> None:
     echo = kv.register_script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")
     assert await echo(["k"], ["v"]) == ["k", "v"]
     assert await echo(["k2"], [2]) == ["k2", "2"]
+
+
+async def test_many_calls_of_a_script_unknown_to_redis_go_in_one_pipeline_in_order() -> None:
+    echo = kv.register_script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")
+    calls = [([f"k{i}"], [i]) for i in range(50)]
+    assert await echo.many(calls) == [[f"k{i}", str(i)] for i in range(50)]
+    assert await echo.many([]) == []

@@ -9,7 +9,9 @@ import uuid
 import pytest
 from django.test import override_settings
 
+from neonchat import kv
 from presence import store
+from presence.heartbeat import BATCH as HEARTBEAT_BATCH
 from presence.heartbeat import HeartbeatRegistry
 from presence.selectors import online_map
 
@@ -96,6 +98,27 @@ async def test_heartbeat_keeps_a_live_connection_online() -> None:
     assert (await store.aread_statuses([user]))[user].status == "online"
     assert came_back == []
     await registry.stop()
+
+
+async def test_one_beat_refreshes_every_connection_and_reports_those_whose_presence_expired() -> None:
+    users = [str(uuid.uuid4()) for _ in range(HEARTBEAT_BATCH + 20)]  # more than one round trip
+    for i, user in enumerate(users):
+        await store.connection_opened(user, f"conn-{i}")
+    expired = users[:2] + users[-1:]  # in the first batch and in the last
+    await kv.async_client().delete(*(f"online:{user}" for user in expired))
+    registry = HeartbeatRegistry()
+    registry.connections = {f"conn-{i}": user for i, user in enumerate(users)}
+    came_back: list[str] = []
+
+    async def online(uid: str) -> None:
+        came_back.append(uid)
+
+    registry.on_online = online
+    await registry.beat_once()
+    assert came_back == expired
+    assert {s.status for s in (await store.aread_statuses(users)).values()} == {"online"}
+    await registry.beat_once()
+    assert came_back == expired  # announced once
 
 
 def test_online_map_reads_the_store_in_one_call() -> None:
