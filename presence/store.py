@@ -167,13 +167,9 @@ async def connection_closed(user_id: str, conn_id: str) -> bool:
     return bool(int(result))
 
 
-async def heartbeat(user_id: str, conn_id: str) -> bool:
-    """Refresh a live connection; True if the user's presence had expired meanwhile."""
-    return (await heartbeats([(user_id, conn_id)]))[0]
-
-
 async def heartbeats(connections: Sequence[tuple[str, str]]) -> list[bool]:
-    """:func:`heartbeat` for many ``(user_id, conn_id)`` in one round trip."""
+    """Refresh live ``(user_id, conn_id)`` connections in one round trip; for each, True
+    if the user's presence had expired meanwhile."""
     now, ttl = int(time.time()), _ttl()
     results = await _HEARTBEAT.many([(_keys(uid), [uid, cid, now, ttl]) for uid, cid in connections])
     return [bool(int(result)) for result in results]
