@@ -7,7 +7,8 @@ by itself while the previous one is in flight (``DB_SEND_CONNECTIONS`` at
 once, on separate connections; one by default, which measured best: larger
 batches, and no two batches of one gateway waiting on the same chats'
 locks). After the commit each sender is answered and the batch's new
-messages leave for fan-out in one notifier call.
+messages leave for fan-out (``messages_committed``): this gateway's own
+connections get them at once, the others through one notifier call.
 
 The invariants are those of :func:`messaging.services.message_send`, whose
 one-statement send this mirrors for many rows:

@@ -41,7 +41,16 @@ from neonchat.ids import uuid_or_none
 from neonchat.observability import request_id_var
 from neonchat.origins import host_allowed, origin_allowed
 from neonchat.ratelimit import take_token
-from neonchat.realtime import BROADCAST_GROUP, origin_var, publish, release_channel, user_group
+from neonchat.realtime import (
+    BROADCAST_GROUP,
+    join_here,
+    leave_here,
+    origin_var,
+    publish,
+    release_channel,
+    served_here,
+    user_group,
+)
 from presence import store
 from presence.heartbeat import registry
 
@@ -100,6 +109,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     scope_chat: str | None = None
     scope_partner: str | None = None
     conn_id: str = ""
+    here_epoch: int = 0  # when this connection joined this process's local deliveries (realtime.join_here)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -168,6 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         _open_connections += 1
         websocket_connections.inc()
         registry.add(self.conn_id, self.user_id)
+        self.here_epoch = join_here(self.user_id, self.channel_name, self.conn_id)
         self.registered = True
 
     async def disconnect(self, code: int) -> None:
@@ -183,6 +194,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         _open_connections -= 1
         websocket_connections.dec()
         registry.remove(self.conn_id)
+        leave_here(self.user_id, self.channel_name)
         try:
             for chat_id in list(self.typing):
                 await self._stop_typing(chat_id)
@@ -497,6 +509,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_message(self, event: dict[str, Any]) -> None:
         message = event["message"]
         if event.get("origin") == self.channel_name or not self._in_scope(message["chat_id"]):
+            return
+        if served_here(event, self.here_epoch):  # the notifier's copy of what this process delivered
             return
         await self._send_json({"type": "new_message", "message": message})
         if event.get("sent_at"):

@@ -10,11 +10,14 @@ from typing import Any, NamedTuple
 
 from django.dispatch import Signal
 
+from neonchat.realtime import Here
+
 
 class CommittedMessage(NamedTuple):
     message: dict[str, Any]
     member_ids: list[str]
     origin: str  # the sending connection's channel name, or "" (REST, admin)
+    here: Here | None = None  # what the committing gateway delivered to its own connections
 
 
 # kwargs: message (dict), member_ids (list[str]), origin (str) — one message, from sync code

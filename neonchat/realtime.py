@@ -10,14 +10,22 @@ this module. :func:`publish_many` sends a whole batch of events with one Redis
 pipeline per shard on channels_redis's pub/sub layer, each event encoded once;
 :func:`store_channels` lets a store script publish exactly as the layer would,
 when the layer lives on the key-value store's server (the notifier's fan-out).
+
+A gateway delivers a committed message to its **own** connections itself
+(:func:`publish_here`), at commit time, without the hop through the
+notifier and Redis; the notifier then publishes only to users with a
+connection elsewhere, and a copy that still reaches a connection served here
+is dropped by it (:func:`served_here`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -42,13 +50,39 @@ publish_errors = Counter("neonchat_event_publish_errors_total", "Realtime events
 Delivery = tuple[Sequence[str], dict[str, Any]]  # (user ids, event)
 
 
+@dataclass(frozen=True, slots=True)
+class Here:
+    """A message this process delivered to its own connections (:func:`publish_here`).
+
+    ``by`` names the process and the moment (``"<gateway id>:<epoch>"``): a
+    connection of this process that joined at or before that epoch has had
+    the message. ``connections`` are the connection ids (``conn_id``) it
+    covered, the sending one included: a user none of whose live connections
+    is outside them needs nothing more.
+    """
+
+    by: str
+    connections: tuple[str, ...]
+
+
+# This process, as the origin of local deliveries.
+GATEWAY_ID = uuid.uuid4().hex
+_epochs = itertools.count(1)
+_epoch = 0
+# user id -> channel name -> (conn_id, epoch of joining): this process's connections.
+_here: dict[str, dict[str, tuple[str, int]]] = {}
+
+
 def user_group(user_id: str) -> str:
     return f"user.{user_id}"
 
 
-def new_message_event(message: dict[str, Any], origin: str = "") -> dict[str, Any]:
-    # sent_at (wall clock) lets gateways observe delivery latency.
-    return {"type": "chat.message", "message": message, "origin": origin, "sent_at": time.time()}
+def new_message_event(message: dict[str, Any], origin: str = "", here: str = "") -> dict[str, Any]:
+    # sent_at (wall clock) lets gateways observe delivery latency; here: Here.by, when a gateway served its own.
+    event = {"type": "chat.message", "message": message, "origin": origin, "sent_at": time.time()}
+    if here:
+        event["here"] = here
+    return event
 
 
 def _pubsub_shards(layer: Any) -> Any | None:
@@ -112,6 +146,58 @@ def store_channels() -> StoreChannels | None:
 def count_published(event_type: str, users: int) -> None:
     """Count an event published to ``users`` groups outside :func:`publish_many` (by a store script)."""
     events_published.labels(event_type).inc(users)
+
+
+def join_here(user_id: str, channel: str, conn_id: str) -> int:
+    """Register a connection of this process for :func:`publish_here`; its epoch."""
+    global _epoch
+    _epoch = next(_epochs)
+    _here.setdefault(user_id, {})[channel] = (conn_id, _epoch)
+    return _epoch
+
+
+def leave_here(user_id: str, channel: str) -> None:
+    connections = _here.get(user_id)
+    if connections is not None:
+        connections.pop(channel, None)
+        if not connections:
+            del _here[user_id]
+
+
+def publish_here(user_ids: Sequence[str], event: dict[str, Any], origin: str) -> Here | None:
+    """Put ``event`` straight into the inbox of every connection of ``user_ids``
+    this process serves (not ``origin``), encoded once; what it covered.
+
+    ``None`` when the layer is not channels_redis's pub/sub (then nothing is
+    delivered here, and the notifier publishes to everyone as before). A
+    gateway serves its sockets from one event loop: the one calling this.
+    """
+    layer = get_channel_layer()
+    loop_layer = _pubsub_shards(layer) if layer is not None else None
+    if loop_layer is None:
+        return None
+    payload: bytes | None = None
+    covered: list[str] = []
+    for uid in dict.fromkeys(user_ids):
+        for channel, (conn_id, _) in _here.get(uid, {}).items():
+            inbox = loop_layer.channels.get(channel)
+            if inbox is None:  # its connection is ending
+                continue
+            covered.append(conn_id)
+            if channel == origin:
+                continue
+            if payload is None:
+                payload = layer.serialize(event)
+            inbox.put_nowait(payload)
+            events_published.labels(event["type"]).inc()
+    return Here(f"{GATEWAY_ID}:{_epoch}", tuple(covered))
+
+
+def served_here(event: dict[str, Any], epoch: int) -> bool:
+    """The event is a copy of one this process already put in the inbox of a
+    connection that joined at ``epoch`` (see :class:`Here`)."""
+    gateway, _, moment = str(event.get("here") or "").partition(":")
+    return gateway == GATEWAY_ID and moment.isdigit() and epoch <= int(moment)
 
 
 async def release_channel(layer: Any, channel: str) -> None:

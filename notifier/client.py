@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
 from messaging.signals import CommittedMessage
+from neonchat.realtime import Here
 from notifier import signing
 from notifier.breaker import CircuitBreaker
 from protos.notification.v1 import notification_pb2 as pb
@@ -88,7 +89,9 @@ def channel_options(max_attempts: int) -> list[tuple[str, Any]]:
     ]
 
 
-def send_request(message: dict[str, Any], member_ids: Sequence[str], origin: str = "") -> pb.SendMessageRequest:
+def send_request(
+    message: dict[str, Any], member_ids: Sequence[str], origin: str = "", here: Here | None = None
+) -> pb.SendMessageRequest:
     """A stored message as ``SendMessageRequest``, signed as our own."""
     return pb.SendMessageRequest(
         message_id=message["id"],
@@ -103,6 +106,8 @@ def send_request(message: dict[str, Any], member_ids: Sequence[str], origin: str
         recipient_ids=member_ids,
         kind=message.get("kind", "text"),
         event_json=signing.event_json(message),
+        delivered_by=here.by if here else "",
+        delivered_connection_ids=here.connections if here else (),
     )
 
 

@@ -30,27 +30,56 @@ Answer = tuple[list[str], list[str]]  # (recipients with a live connection, with
 
 # The whole fan-out of a batch in one round trip, when the channel layer lives
 # on the key-value store's server (realtime.store_channels): each message is
-# published only if its dedup mark is new; the sender's group gets it unless
-# the sending connection is the sender's only one (it would be dropped there).
+# published only if its dedup mark is new. When the committing gateway served
+# its own connections (realtime.Here), a member's group gets it only if the
+# member has a live connection outside those; otherwise the sender's group
+# gets it unless the sending connection is the sender's only one (it would be
+# dropped there).
 # KEYS: the messages' dedup marks (M), then the users' connection sets (U).
 # ARGV: ttl, M, U, the users' channels (U), then per message: its payload,
 #   its sender's index among the users (0: not a member), 1 if it has an
-#   origin connection, R, and its R other members' indexes.
-# Returns the users' connection counts (U), then 1/0 per message: published.
+#   origin connection, R, its R other members' indexes, then H (-1: no gateway
+#   served any) and the H connection ids the gateway covered.
+# Returns the users' connection counts (U), then per message the number of
+# groups it was published to, or -1 for a repeat.
 _DELIVER_SCRIPT = kv.register_script("""
 local ttl, m, u = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = {}
+local out, members = {}, {}
 for j = 1, u do out[j] = redis.call('SCARD', KEYS[m + j]) end
+local function elsewhere(j, here)
+  if not here then return true end
+  members[j] = members[j] or redis.call('SMEMBERS', KEYS[m + j])
+  for _, cid in ipairs(members[j]) do
+    if not here[cid] then return true end
+  end
+  return false
+end
 local pos = 4 + u
 for i = 1, m do
   local payload, sender, origin, r = ARGV[pos], tonumber(ARGV[pos + 1]), ARGV[pos + 2] == '1', tonumber(ARGV[pos + 3])
-  local fresh = redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl)
-  if fresh then
-    for k = 1, r do redis.call('PUBLISH', ARGV[3 + tonumber(ARGV[pos + 3 + k])], payload) end
-    if sender > 0 and not (origin and out[sender] == 1) then redis.call('PUBLISH', ARGV[3 + sender], payload) end
+  local h = tonumber(ARGV[pos + 4 + r])
+  local here = nil
+  if h >= 0 then
+    here = {}
+    for k = 1, h do here[ARGV[pos + 4 + r + k]] = true end
   end
-  out[u + i] = fresh and 1 or 0
-  pos = pos + 4 + r
+  local published = -1
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    published = 0
+    for k = 1, r + 1 do
+      local j = tonumber(ARGV[pos + 3 + k])
+      if k > r then
+        j = sender
+        if not here and origin and out[sender] == 1 then j = 0 end
+      end
+      if j > 0 and elsewhere(j, here) then
+        redis.call('PUBLISH', ARGV[3 + j], payload)
+        published = published + 1
+      end
+    end
+  end
+  out[u + i] = published
+  pos = pos + 5 + r + math.max(h, 0)
 end
 return out
 """)
@@ -90,6 +119,11 @@ def _skips_sender(item: CommittedMessage, counts: dict[str, int]) -> bool:
     return bool(item.origin) and counts.get(item.message["sender_id"]) == 1
 
 
+def _event(item: CommittedMessage) -> dict[str, Any]:
+    """``new_message``'s event; marked when the committing gateway served its own connections."""
+    return new_message_event(item.message, item.origin, item.here.by if item.here else "")
+
+
 def _answer(item: CommittedMessage, counts: dict[str, int]) -> Answer:
     others = _others(item)
     return [u for u in others if counts[u]], [u for u in others if not counts[u]]
@@ -122,7 +156,7 @@ async def deliver_messages(committed: Sequence[CommittedMessage]) -> list[Answer
     for item, first in zip(committed, first_time, strict=True):
         if first:
             audience = _others(item) if _skips_sender(item, counts) else item.member_ids
-            deliveries.append((audience, new_message_event(item.message, item.origin)))
+            deliveries.append((audience, _event(item)))
     await publish_many(deliveries)
     return [_answer(item, counts) for item in committed]
 
@@ -133,18 +167,18 @@ async def _deliver_in_one_trip(
     """:func:`deliver_messages` as one store script (see ``_DELIVER_SCRIPT``)."""
     index = {uid: i for i, uid in enumerate(users, start=1)}
     args: list[str | bytes | int] = [DEDUP_TTL, len(committed), len(users), *map(channels.channel, users)]
-    events = [new_message_event(item.message, item.origin) for item in committed]
+    events = [_event(item) for item in committed]
     for item, event in zip(committed, events, strict=True):
         others = [index[uid] for uid in _others(item)]
         sender = index[item.message["sender_id"]] if _sender_is_member(item) else 0
         args += [channels.encode(event), sender, int(bool(item.origin)), len(others), *others]
+        args += [-1] if item.here is None else [len(item.here.connections), *item.here.connections]
     keys = [*map(_dedup_key, committed), *map(connections_key, users)]
     replies = [int(n) for n in await _DELIVER_SCRIPT(keys, args)]
     counts = dict(zip(users, replies[: len(users)], strict=True))
-    for item, event, fresh in zip(committed, events, replies[len(users) :], strict=True):
-        if fresh:
-            sender_too = _sender_is_member(item) and not _skips_sender(item, counts)
-            count_published(event["type"], len(_others(item)) + int(sender_too))
+    for event, published in zip(events, replies[len(users) :], strict=True):
+        if published > 0:
+            count_published(event["type"], published)
     return [_answer(item, counts) for item in committed]
 
 

@@ -2,7 +2,10 @@
 
 ``message_committed`` (one message, sync) and ``messages_committed`` (a group
 commit of the gateway, async) go through the notifier: the gRPC client in
-stack mode (``NOTIFIER_ADDR`` set), in-process delivery in embedded mode. Edits, deletes,
+stack mode (``NOTIFIER_ADDR`` set), in-process delivery in embedded mode. A
+gateway's group commit reaches the gateway's own connections first, straight
+from the gateway (``realtime.publish_here``); the notifier publishes to the
+members with a connection elsewhere. Edits, deletes,
 reads and revocations are published straight to the channel layer by the
 process that committed them.
 """
@@ -25,7 +28,7 @@ from messaging.signals import (
     message_updated,
     messages_committed,
 )
-from neonchat.realtime import Delivery, new_message_event, publish_many, publish_sync
+from neonchat.realtime import Delivery, new_message_event, publish_here, publish_many, publish_sync
 from notifier.client import async_notifier, notifier_client
 from notifier.delivery import deliver_messages
 
@@ -38,8 +41,14 @@ def on_message_committed(*, message: dict[str, Any], member_ids: list[str], orig
 
 
 async def on_messages_committed(*, messages: list[CommittedMessage], **_: Any) -> None:
+    """A gateway's group commit: its own connections get the messages at once
+    (``publish_here``), everyone else's through the notifier."""
     if settings.NOTIFIER_ADDR:
-        await async_notifier().send_messages(messages)
+        served = [
+            item._replace(here=publish_here(item.member_ids, new_message_event(item.message, item.origin), item.origin))
+            for item in messages
+        ]
+        await async_notifier().send_messages(served)
     else:
         await deliver_messages(messages)
 

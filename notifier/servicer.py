@@ -27,6 +27,7 @@ from neonchat.errors import (
     ServiceUnavailable,
 )
 from neonchat.ids import uuid_or_none
+from neonchat.realtime import Here
 from notifier import delivery, signing
 from presence import store
 from protos.notification.v1 import notification_pb2 as pb
@@ -119,7 +120,8 @@ async def _committed(request: pb.SendMessageRequest) -> CommittedMessage:
     _uuid(request.chat_id, "chat_id")
     _uuid(request.sender_id, "sender_id")
     message, members = _signed_message(request) or await db_call(_stored_message)(message_id)
-    return CommittedMessage(message, members, request.metadata.get("origin", ""))
+    here = Here(request.delivered_by, tuple(request.delivered_connection_ids)) if request.delivered_by else None
+    return CommittedMessage(message, members, request.metadata.get("origin", ""), here)
 
 
 class NotificationServicer(pb_grpc.NotificationServiceServicer):

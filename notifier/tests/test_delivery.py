@@ -123,3 +123,32 @@ async def test_without_an_origin_the_sender_gets_it_and_a_non_member_sender_does
     assert len(await inboxes.received(alice)) == 2
     assert len(await inboxes.received(bob)) == 3
     assert [e["message"]["id"] for e in await inboxes.received(system)] == [to_system.message["id"]]
+
+
+async def test_members_served_by_the_committing_gateway_get_no_second_copy(path: str, inboxes: Inboxes) -> None:
+    """A gateway that served its own connections (realtime.Here) names them: with the
+    layer on the store's server, a member none of whose live connections is outside
+    them is not published to; any other layer publishes to every member, marked, and
+    the gateway's connections drop their copy."""
+    alice, bob, carol, dave = (str(uuid.uuid4()) for _ in range(4))
+    for user in (alice, bob, carol, dave):
+        await inboxes.join(user)
+    await kv.async_client().sadd(connections_key(alice), "a-sending")
+    await kv.async_client().sadd(connections_key(bob), "b-here")
+    await kv.async_client().sadd(connections_key(carol), "c-here", "c-elsewhere")
+    item = committed(alice, [alice, bob, carol, dave])._replace(
+        here=realtime.Here("gateway:7", ("a-sending", "b-here", "c-here"))
+    )
+
+    answers = await delivery.deliver_messages([item])
+
+    assert answers == [([bob, carol], [dave])]
+    carols = await inboxes.received(carol)
+    assert [(e["message"]["id"], e["here"]) for e in carols] == [(item.message["id"], "gateway:7")]
+    assert await inboxes.received(alice) == []
+    if path == "one_trip":
+        assert await inboxes.received(bob) == []
+        assert await inboxes.received(dave) == []  # nobody connected: nothing published
+    else:
+        assert [e["here"] for e in await inboxes.received(bob)] == ["gateway:7"]
+        assert len(await inboxes.received(dave)) == 1

@@ -224,3 +224,26 @@ async def test_a_groups_event_message_travels_signed_with_every_member_as_recipi
     signature = signing.sign(payload, [str(a.pk), str(b.pk)])
     forged = {**payload, "event": {"type": "member_removed", "user_ids": [], "title": None}}
     assert not signing.valid(signature, forged, [str(a.pk), str(b.pk)])  # the event is signed too
+
+
+async def test_a_copy_of_what_this_gateway_served_is_dropped_by_its_connections(
+    stub: pb_grpc.NotificationServiceStub,
+) -> None:
+    """delivered_by travels from the request into the event: a connection of the gateway
+    it names, joined by then, drops the notifier's copy; any other connection shows it."""
+    from neonchat import realtime
+    from notifier.client import send_request
+
+    a, b, chat_id = await database_sync_to_async(pair)()
+    token = (await database_sync_to_async(token_issue)(user=b))[0]
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws?token={token}")
+    assert (await comm.connect(timeout=5))[0]
+    members = [str(a.pk), str(b.pk)]
+    for seq, by in enumerate([f"{realtime.GATEWAY_ID}:{realtime._epoch}", "gw:1"], start=1):
+        message = {"id": str(uuid.uuid4()), "chat_id": chat_id, "sender_id": str(a.pk), "text": by, "seq": seq,
+                   "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+        request = send_request(message, members, "", realtime.Here(by, ()))  # signed: delivered as is
+        assert (await asyncio.to_thread(stub.SendMessage, request, timeout=5)).delivered_to == 1
+    assert json.loads(await comm.receive_from(timeout=3))["message"]["text"] == "gw:1"  # not the first
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()

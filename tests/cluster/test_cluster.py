@@ -87,8 +87,14 @@ async def test_clients_on_different_gateways_chat_with_ack_and_delivery(cluster:
         sent = await send(wa, chat_id, "from gateway 1")
         assert (await next_of(wb, "new_message"))["message"] == sent
         assert (await next_of(wa_other_device, "new_message"))["message"] == sent
+        # A's other device shares gateway 2 with B: served there at once, and the notifier's
+        # copy (A also has a socket on gateway 1) is dropped there: each socket gets it once.
         reply = await send(wb, chat_id, "from gateway 2")
         assert (await next_of(wa, "new_message"))["message"] == reply
+        assert (await next_of(wa_other_device, "new_message"))["message"] == reply
+        for ws in (wa, wa_other_device, wb):
+            with pytest.raises(TimeoutError):
+                await next_of(ws, "new_message", timeout=0.5)
         assert (sent["seq"], reply["seq"]) == (1, 2)
     for api in (api1, api2):
         assert [m["id"] for m in history_after(api, b, chat_id)] == [sent["id"], reply["id"]]

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.conftest import Account, Stack, history_after, open_chat, register
+from tests.e2e.conftest import Account, Stack, history_after, open_chat, post_message, register
 from tests.e2e.procs import Proc, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -64,6 +64,9 @@ async def test_every_device_of_every_member_receives(shared_stack: Stack) -> Non
         sent = await send(b1, chat_id, "to both of your devices")
         for ws in (a1, a2):
             assert (await next_of(ws, "new_message"))["message"]["id"] == sent["id"]
+        for ws in (a1, a2, b1):  # once each; never to the sending socket
+            with pytest.raises(TimeoutError):
+                await next_of(ws, "new_message", timeout=0.3)
 
 
 async def test_reconnect_resyncs_from_history(shared_stack: Stack) -> None:
@@ -86,18 +89,23 @@ def ready(proc: Proc) -> tuple[int, dict[str, Any]]:
 
 
 async def test_notifier_down_degrades_and_recovers_without_losing_anything(stack: Stack) -> None:
+    """The gateway delivers to its own sockets itself, so a chat on one gateway goes on
+    live while the notifier is down; a send through the api (which has no sockets)
+    reaches them through the notifier, and does again once it is back."""
     a, b, chat_id = people(stack)
     acked: list[dict[str, Any]] = []
     async with (
         websockets.connect(f"{stack.gateway.ws}?token={a.token}") as wa,
         websockets.connect(f"{stack.gateway.ws}?token={b.token}") as wb,
     ):
-        acked.append(await send(wa, chat_id, "before"))
-        await next_of(wb, "new_message")
+        acked.append(post_message(stack, a, chat_id, "before, through the api"))
+        assert (await next_of(wb, "new_message"))["message"]["id"] == acked[-1]["id"]
         stack.notifier.signal(signal.SIGKILL)
         stack.notifier.wait()
-        for i in range(3):  # still stored and acknowledged
+        for i in range(3):  # still stored, acknowledged and, on this gateway, delivered
             acked.append(await send(wa, chat_id, f"while down {i}"))
+            assert (await next_of(wb, "new_message"))["message"]["id"] == acked[-1]["id"]
+        acked.append(post_message(stack, a, chat_id, "while down, through the api"))  # stored; no live delivery
         status, body = ready(stack.api)
         assert status == 200 and body["status"] == "degraded"
         assert body["checks"]["notification_service"] == "unhealthy"
@@ -105,13 +113,12 @@ async def test_notifier_down_degrades_and_recovers_without_losing_anything(stack
         delivered = False
         deadline = time.monotonic() + 20
         while not delivered and time.monotonic() < deadline:
-            acked.append(await send(wa, chat_id, "after"))
+            acked.append(post_message(stack, a, chat_id, "after, through the api"))
             try:
-                await next_of(wb, "new_message", timeout=1.5)
-                delivered = True
+                delivered = (await next_of(wb, "new_message", timeout=1.5))["message"]["id"] == acked[-1]["id"]
             except TimeoutError:
                 continue
-        assert delivered, "live delivery did not resume after the notifier came back"
+        assert delivered, "live delivery through the notifier did not resume after it came back"
     stored = history_after(stack.api.url, b, chat_id)
     assert [m["id"] for m in stored] == [m["id"] for m in acked]
     assert [m["seq"] for m in stored] == list(range(1, len(acked) + 1))

@@ -27,7 +27,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -37,7 +36,7 @@ from websockets.sync.client import ClientConnection, connect
 from neonchat import jsonlimits
 from neonchat.ids import uuid_or_none
 from neonchat.text import TEXT_MAX, has_visible_text
-from tests.e2e.conftest import Account, Stack, history_after, open_chat, register
+from tests.e2e.conftest import Account, Stack, history_after, open_chat, post_message, register
 from tests.e2e.procs import Proc, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -467,17 +466,6 @@ def _logged_errors(proc: Proc) -> list[str]:
     return bad
 
 
-def _post_message(stack: Stack, who: Account, chat_id: str, text: str) -> dict[str, Any]:
-    reply = httpx.post(
-        f"{stack.api.url}/api/v1/chats/{chat_id}/messages",
-        json={"text": text, "request_id": str(uuid.uuid4())},
-        headers={"Authorization": f"Bearer {who.token}"},
-        timeout=10,
-    )
-    assert reply.status_code == 201, reply.text
-    return dict(reply.json())
-
-
 @pytest.fixture
 def fuzz_gateway(fuzz_stack: Stack) -> Any:
     """A gateway of its own, with a per-user send limit the fuzzer cannot reach."""
@@ -498,8 +486,8 @@ def test_ws_frame_fuzz(fuzz_stack: Stack, fuzz_gateway: Proc) -> None:
     api = fuzz_stack.api.url
     a, b, c, d = (register(api) for _ in range(4))
     chat, foreign = open_chat(api, a, b), open_chat(api, c, d)
-    seeded = [_post_message(fuzz_stack, a, chat, "seed from A"), _post_message(fuzz_stack, b, chat, "seed from B")]
-    _post_message(fuzz_stack, c, foreign, "not yours")
+    seeded = [post_message(fuzz_stack, a, chat, "seed from A"), post_message(fuzz_stack, b, chat, "seed from B")]
+    post_message(fuzz_stack, c, foreign, "not yours")
     world = World(uuid.UUID(chat), uuid.UUID(foreign), {uuid.UUID(m["id"]) for m in seeded})
     known = (*(m["id"] for m in seeded), str(uuid.uuid4()))
 

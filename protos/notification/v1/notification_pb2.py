@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)protos/notification/v1/notification.proto\x12\x0fnotification.v1\"\xd1\x02\n\x12SendMessageRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\x12\x11\n\tsender_id\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x11\n\ttimestamp\x18\x05 \x01(\x03\x12\x43\n\x08metadata\x18\x06 \x03(\x0b\x32\x31.notification.v1.SendMessageRequest.MetadataEntry\x12\x0b\n\x03seq\x18\x07 \x01(\x03\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nupdated_at\x18\t \x01(\t\x12\x15\n\rrecipient_ids\x18\n \x03(\t\x12\x0c\n\x04kind\x18\x0b \x01(\t\x12\x12\n\nevent_json\x18\x0c \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x13SendMessageResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x14\n\x0c\x64\x65livered_to\x18\x02 \x01(\x05\x12\x14\n\x0c\x66\x61iled_users\x18\x03 \x03(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\"L\n\x13SendMessagesRequest\x12\x35\n\x08messages\x18\x01 \x03(\x0b\x32#.notification.v1.SendMessageRequest\"M\n\x14SendMessagesResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.notification.v1.SendMessageResponse\"=\n\x19ValidateChatAccessRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\"G\n\x1aValidateChatAccessResponse\x12\x12\n\nhas_access\x18\x01 \x01(\x08\x12\x15\n\rerror_message\x18\x02 \x01(\t\")\n\x15GetUsersStatusRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"@\n\nUserStatus\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x11\n\tlast_seen\x18\x03 \x01(\x03\"G\n\x16GetUsersStatusResponse\x12-\n\x08statuses\x18\x01 \x03(\x0b\x32\x1b.notification.v1.UserStatus\"\xc0\x01\n\x1d\x42roadcastSystemMessageRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\x12N\n\x08metadata\x18\x03 \x03(\x0b\x32<.notification.v1.BroadcastSystemMessageRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x1e\x42roadcastSystemMessageResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x14\n\x0c\x64\x65livered_to\x18\x02 \x01(\x05\x32\x99\x04\n\x13NotificationService\x12X\n\x0bSendMessage\x12#.notification.v1.SendMessageRequest\x1a$.notification.v1.SendMessageResponse\x12[\n\x0cSendMessages\x12$.notification.v1.SendMessagesRequest\x1a%.notification.v1.SendMessagesResponse\x12m\n\x12ValidateChatAccess\x12*.notification.v1.ValidateChatAccessRequest\x1a+.notification.v1.ValidateChatAccessResponse\x12\x61\n\x0eGetUsersStatus\x12&.notification.v1.GetUsersStatusRequest\x1a\'.notification.v1.GetUsersStatusResponse\x12y\n\x16\x42roadcastSystemMessage\x12..notification.v1.BroadcastSystemMessageRequest\x1a/.notification.v1.BroadcastSystemMessageResponseB-Z+neonchat/gen/notification/v1;notificationv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)protos/notification/v1/notification.proto\x12\x0fnotification.v1\"\x89\x03\n\x12SendMessageRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\x12\x11\n\tsender_id\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x11\n\ttimestamp\x18\x05 \x01(\x03\x12\x43\n\x08metadata\x18\x06 \x03(\x0b\x32\x31.notification.v1.SendMessageRequest.MetadataEntry\x12\x0b\n\x03seq\x18\x07 \x01(\x03\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nupdated_at\x18\t \x01(\t\x12\x15\n\rrecipient_ids\x18\n \x03(\t\x12\x0c\n\x04kind\x18\x0b \x01(\t\x12\x12\n\nevent_json\x18\x0c \x01(\t\x12\x14\n\x0c\x64\x65livered_by\x18\r \x01(\t\x12 \n\x18\x64\x65livered_connection_ids\x18\x0e \x03(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x13SendMessageResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x14\n\x0c\x64\x65livered_to\x18\x02 \x01(\x05\x12\x14\n\x0c\x66\x61iled_users\x18\x03 \x03(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\"L\n\x13SendMessagesRequest\x12\x35\n\x08messages\x18\x01 \x03(\x0b\x32#.notification.v1.SendMessageRequest\"M\n\x14SendMessagesResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.notification.v1.SendMessageResponse\"=\n\x19ValidateChatAccessRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\"G\n\x1aValidateChatAccessResponse\x12\x12\n\nhas_access\x18\x01 \x01(\x08\x12\x15\n\rerror_message\x18\x02 \x01(\t\")\n\x15GetUsersStatusRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"@\n\nUserStatus\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x11\n\tlast_seen\x18\x03 \x01(\x03\"G\n\x16GetUsersStatusResponse\x12-\n\x08statuses\x18\x01 \x03(\x0b\x32\x1b.notification.v1.UserStatus\"\xc0\x01\n\x1d\x42roadcastSystemMessageRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\x12N\n\x08metadata\x18\x03 \x03(\x0b\x32<.notification.v1.BroadcastSystemMessageRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x1e\x42roadcastSystemMessageResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x14\n\x0c\x64\x65livered_to\x18\x02 \x01(\x05\x32\x99\x04\n\x13NotificationService\x12X\n\x0bSendMessage\x12#.notification.v1.SendMessageRequest\x1a$.notification.v1.SendMessageResponse\x12[\n\x0cSendMessages\x12$.notification.v1.SendMessagesRequest\x1a%.notification.v1.SendMessagesResponse\x12m\n\x12ValidateChatAccess\x12*.notification.v1.ValidateChatAccessRequest\x1a+.notification.v1.ValidateChatAccessResponse\x12\x61\n\x0eGetUsersStatus\x12&.notification.v1.GetUsersStatusRequest\x1a\'.notification.v1.GetUsersStatusResponse\x12y\n\x16\x42roadcastSystemMessage\x12..notification.v1.BroadcastSystemMessageRequest\x1a/.notification.v1.BroadcastSystemMessageResponseB-Z+neonchat/gen/notification/v1;notificationv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,31 +37,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BROADCASTSYSTEMMESSAGEREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_BROADCASTSYSTEMMESSAGEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_SENDMESSAGEREQUEST']._serialized_start=63
-  _globals['_SENDMESSAGEREQUEST']._serialized_end=400
-  _globals['_SENDMESSAGEREQUEST_METADATAENTRY']._serialized_start=353
-  _globals['_SENDMESSAGEREQUEST_METADATAENTRY']._serialized_end=400
-  _globals['_SENDMESSAGERESPONSE']._serialized_start=402
-  _globals['_SENDMESSAGERESPONSE']._serialized_end=507
-  _globals['_SENDMESSAGESREQUEST']._serialized_start=509
-  _globals['_SENDMESSAGESREQUEST']._serialized_end=585
-  _globals['_SENDMESSAGESRESPONSE']._serialized_start=587
-  _globals['_SENDMESSAGESRESPONSE']._serialized_end=664
-  _globals['_VALIDATECHATACCESSREQUEST']._serialized_start=666
-  _globals['_VALIDATECHATACCESSREQUEST']._serialized_end=727
-  _globals['_VALIDATECHATACCESSRESPONSE']._serialized_start=729
-  _globals['_VALIDATECHATACCESSRESPONSE']._serialized_end=800
-  _globals['_GETUSERSSTATUSREQUEST']._serialized_start=802
-  _globals['_GETUSERSSTATUSREQUEST']._serialized_end=843
-  _globals['_USERSTATUS']._serialized_start=845
-  _globals['_USERSTATUS']._serialized_end=909
-  _globals['_GETUSERSSTATUSRESPONSE']._serialized_start=911
-  _globals['_GETUSERSSTATUSRESPONSE']._serialized_end=982
-  _globals['_BROADCASTSYSTEMMESSAGEREQUEST']._serialized_start=985
-  _globals['_BROADCASTSYSTEMMESSAGEREQUEST']._serialized_end=1177
-  _globals['_BROADCASTSYSTEMMESSAGEREQUEST_METADATAENTRY']._serialized_start=353
-  _globals['_BROADCASTSYSTEMMESSAGEREQUEST_METADATAENTRY']._serialized_end=400
-  _globals['_BROADCASTSYSTEMMESSAGERESPONSE']._serialized_start=1179
-  _globals['_BROADCASTSYSTEMMESSAGERESPONSE']._serialized_end=1250
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=1253
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=1790
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=456
+  _globals['_SENDMESSAGEREQUEST_METADATAENTRY']._serialized_start=409
+  _globals['_SENDMESSAGEREQUEST_METADATAENTRY']._serialized_end=456
+  _globals['_SENDMESSAGERESPONSE']._serialized_start=458
+  _globals['_SENDMESSAGERESPONSE']._serialized_end=563
+  _globals['_SENDMESSAGESREQUEST']._serialized_start=565
+  _globals['_SENDMESSAGESREQUEST']._serialized_end=641
+  _globals['_SENDMESSAGESRESPONSE']._serialized_start=643
+  _globals['_SENDMESSAGESRESPONSE']._serialized_end=720
+  _globals['_VALIDATECHATACCESSREQUEST']._serialized_start=722
+  _globals['_VALIDATECHATACCESSREQUEST']._serialized_end=783
+  _globals['_VALIDATECHATACCESSRESPONSE']._serialized_start=785
+  _globals['_VALIDATECHATACCESSRESPONSE']._serialized_end=856
+  _globals['_GETUSERSSTATUSREQUEST']._serialized_start=858
+  _globals['_GETUSERSSTATUSREQUEST']._serialized_end=899
+  _globals['_USERSTATUS']._serialized_start=901
+  _globals['_USERSTATUS']._serialized_end=965
+  _globals['_GETUSERSSTATUSRESPONSE']._serialized_start=967
+  _globals['_GETUSERSSTATUSRESPONSE']._serialized_end=1038
+  _globals['_BROADCASTSYSTEMMESSAGEREQUEST']._serialized_start=1041
+  _globals['_BROADCASTSYSTEMMESSAGEREQUEST']._serialized_end=1233
+  _globals['_BROADCASTSYSTEMMESSAGEREQUEST_METADATAENTRY']._serialized_start=409
+  _globals['_BROADCASTSYSTEMMESSAGEREQUEST_METADATAENTRY']._serialized_end=456
+  _globals['_BROADCASTSYSTEMMESSAGERESPONSE']._serialized_start=1235
+  _globals['_BROADCASTSYSTEMMESSAGERESPONSE']._serialized_end=1306
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=1309
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=1846
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SendMessageRequest(_message.Message):
-    __slots__ = ("message_id", "chat_id", "sender_id", "text", "timestamp", "metadata", "seq", "created_at", "updated_at", "recipient_ids", "kind", "event_json")
+    __slots__ = ("message_id", "chat_id", "sender_id", "text", "timestamp", "metadata", "seq", "created_at", "updated_at", "recipient_ids", "kind", "event_json", "delivered_by", "delivered_connection_ids")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,8 @@ class SendMessageRequest(_message.Message):
     RECIPIENT_IDS_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     EVENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_BY_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_CONNECTION_IDS_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     chat_id: str
     sender_id: str
@@ -39,7 +41,9 @@ class SendMessageRequest(_message.Message):
     recipient_ids: _containers.RepeatedScalarFieldContainer[str]
     kind: str
     event_json: str
-    def __init__(self, message_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., text: _Optional[str] = ..., timestamp: _Optional[int] = ..., metadata: _Optional[_Mapping[str, str]] = ..., seq: _Optional[int] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., recipient_ids: _Optional[_Iterable[str]] = ..., kind: _Optional[str] = ..., event_json: _Optional[str] = ...) -> None: ...
+    delivered_by: str
+    delivered_connection_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, message_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., text: _Optional[str] = ..., timestamp: _Optional[int] = ..., metadata: _Optional[_Mapping[str, str]] = ..., seq: _Optional[int] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., recipient_ids: _Optional[_Iterable[str]] = ..., kind: _Optional[str] = ..., event_json: _Optional[str] = ..., delivered_by: _Optional[str] = ..., delivered_connection_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SendMessageResponse(_message.Message):
     __slots__ = ("success", "delivered_to", "failed_users", "error_message")
