@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -18,6 +19,26 @@ from chats.services import chat_get_or_create
 from neonchat import kv
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, and no session left on it when it is dropped.
+
+    Now and then a pooled connection opened by ORM work of an async test
+    (``db_call``, e.g. a consumer's disconnect) is still checked out at the
+    end: asgiref runs the call in a copy of the task's context, and Channels'
+    ``close_old_connections`` around it can see another Django connection
+    object than the one the call used. Dropping the database then failed
+    ("being accessed by other users") and left it behind.
+    """
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)
