@@ -118,10 +118,10 @@ def open_chat(base_url: str, me: Account, partner: Account) -> str:
     return str(reply.json()["id"])
 
 
-def post_message(stack: Stack, who: Account, chat_id: str, text: str) -> dict[str, Any]:
+def post_message(base_url: str, who: Account, chat_id: str, text: str) -> dict[str, Any]:
     """A message sent through the api (REST), as stored."""
     reply = httpx.post(
-        f"{stack.api.url}/api/v1/chats/{chat_id}/messages",
+        f"{base_url}/api/v1/chats/{chat_id}/messages",
         json={"text": text, "request_id": str(uuid.uuid4())},
         headers={"Authorization": f"Bearer {who.token}"},
         timeout=10,

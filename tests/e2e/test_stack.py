@@ -28,6 +28,18 @@ async def next_of(ws: Any, wanted: str, timeout: float = 5) -> dict[str, Any]:
                 return frame
 
 
+async def arrives(ws: Any, message_id: str, timeout: float) -> bool:
+    """Whether ``new_message`` of ``message_id`` reaches ``ws`` within ``timeout`` s; earlier ones are skipped
+    (a message that missed its own wait arrives during the next one)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while (await next_of(ws, "new_message", timeout=timeout))["message"]["id"] != message_id:
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
 async def send(ws: Any, chat_id: str, text: str) -> dict[str, Any]:
     request_id = str(uuid.uuid4())
     await ws.send(json.dumps({"type": "message", "chat_id": chat_id, "text": text, "request_id": request_id}))
@@ -98,14 +110,14 @@ async def test_notifier_down_degrades_and_recovers_without_losing_anything(stack
         websockets.connect(f"{stack.gateway.ws}?token={a.token}") as wa,
         websockets.connect(f"{stack.gateway.ws}?token={b.token}") as wb,
     ):
-        acked.append(post_message(stack, a, chat_id, "before, through the api"))
+        acked.append(post_message(stack.api.url, a, chat_id, "before, through the api"))
         assert (await next_of(wb, "new_message"))["message"]["id"] == acked[-1]["id"]
         stack.notifier.signal(signal.SIGKILL)
         stack.notifier.wait()
         for i in range(3):  # still stored, acknowledged and, on this gateway, delivered
             acked.append(await send(wa, chat_id, f"while down {i}"))
             assert (await next_of(wb, "new_message"))["message"]["id"] == acked[-1]["id"]
-        acked.append(post_message(stack, a, chat_id, "while down, through the api"))  # stored; no live delivery
+        acked.append(post_message(stack.api.url, a, chat_id, "while down, through the api"))  # stored; no live delivery
         status, body = ready(stack.api)
         assert status == 200 and body["status"] == "degraded"
         assert body["checks"]["notification_service"] == "unhealthy"
@@ -113,11 +125,8 @@ async def test_notifier_down_degrades_and_recovers_without_losing_anything(stack
         delivered = False
         deadline = time.monotonic() + 20
         while not delivered and time.monotonic() < deadline:
-            acked.append(post_message(stack, a, chat_id, "after, through the api"))
-            try:
-                delivered = (await next_of(wb, "new_message", timeout=1.5))["message"]["id"] == acked[-1]["id"]
-            except TimeoutError:
-                continue
+            acked.append(post_message(stack.api.url, a, chat_id, "after, through the api"))
+            delivered = await arrives(wb, acked[-1]["id"], timeout=1.5)
         assert delivered, "live delivery through the notifier did not resume after it came back"
     stored = history_after(stack.api.url, b, chat_id)
     assert [m["id"] for m in stored] == [m["id"] for m in acked]

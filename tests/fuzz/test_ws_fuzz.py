@@ -486,8 +486,11 @@ def test_ws_frame_fuzz(fuzz_stack: Stack, fuzz_gateway: Proc) -> None:
     api = fuzz_stack.api.url
     a, b, c, d = (register(api) for _ in range(4))
     chat, foreign = open_chat(api, a, b), open_chat(api, c, d)
-    seeded = [post_message(fuzz_stack, a, chat, "seed from A"), post_message(fuzz_stack, b, chat, "seed from B")]
-    post_message(fuzz_stack, c, foreign, "not yours")
+    seeded = [
+        post_message(fuzz_stack.api.url, a, chat, "seed from A"),
+        post_message(fuzz_stack.api.url, b, chat, "seed from B"),
+    ]
+    post_message(fuzz_stack.api.url, c, foreign, "not yours")
     world = World(uuid.UUID(chat), uuid.UUID(foreign), {uuid.UUID(m["id"]) for m in seeded})
     known = (*(m["id"] for m in seeded), str(uuid.uuid4()))
 

@@ -27,7 +27,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from protos.notification.v1 import notification_pb2 as pb
 from protos.notification.v1 import notification_pb2_grpc as pb_grpc
-from tests.e2e.conftest import Account, Stack, open_chat, register
+from tests.e2e.conftest import Account, Stack, open_chat, post_message, register
 from tests.e2e.procs import Proc, fresh_window, stop_all
 from tests.security.conftest import start_extra
 
@@ -83,17 +83,6 @@ def drain_until_pong(ws: ClientConnection, timeout: float = 5) -> list[dict[str,
             return frames
         frames.append(frame)
     raise AssertionError("no pong")
-
-
-def post_message(api: str, who: Account, chat_id: str, text: str) -> dict[str, Any]:
-    reply = httpx.post(
-        f"{api}/api/v1/chats/{chat_id}/messages",
-        json={"text": text, "request_id": str(uuid.uuid4())},
-        headers=bearer(who.token),
-        timeout=10,
-    )
-    assert reply.status_code == 201, reply.text
-    return dict(reply.json())
 
 
 def login(api: str, username: str, password: str = PASSWORD, **kwargs: Any) -> httpx.Response:
