@@ -13,9 +13,10 @@ when the layer lives on the key-value store's server (the notifier's fan-out).
 
 A gateway delivers a committed message to its **own** connections itself
 (:func:`publish_here`), at commit time, without the hop through the
-notifier and Redis; the notifier then publishes only to users with a
-connection elsewhere, and a copy that still reaches a connection served here
-is dropped by it (:func:`served_here`).
+notifier and Redis; the notifier is called only for the messages a member
+needs on a connection elsewhere and publishes only to those members, and a
+copy that still reaches a connection served here is dropped by it
+(:func:`served_here`).
 """
 
 from __future__ import annotations

@@ -4,14 +4,16 @@
 commit of the gateway, async) go through the notifier: the gRPC client in
 stack mode (``NOTIFIER_ADDR`` set), in-process delivery in embedded mode. A
 gateway's group commit reaches the gateway's own connections first, straight
-from the gateway (``realtime.publish_here``); the notifier publishes to the
-members with a connection elsewhere. Edits, deletes,
+from the gateway (``realtime.publish_here``); only the messages a member
+still needs on a connection elsewhere go to the notifier, which publishes them
+to those members. Edits, deletes,
 reads and revocations are published straight to the channel layer by the
 process that committed them.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -28,9 +30,13 @@ from messaging.signals import (
     message_updated,
     messages_committed,
 )
+from neonchat import kv
 from neonchat.realtime import Delivery, new_message_event, publish_here, publish_many, publish_sync
 from notifier.client import async_notifier, notifier_client
 from notifier.delivery import deliver_messages
+from presence import store
+
+logger = logging.getLogger(__name__)
 
 
 def on_message_committed(*, message: dict[str, Any], member_ids: list[str], origin: str = "", **_: Any) -> None:
@@ -42,15 +48,32 @@ def on_message_committed(*, message: dict[str, Any], member_ids: list[str], orig
 
 async def on_messages_committed(*, messages: list[CommittedMessage], **_: Any) -> None:
     """A gateway's group commit: its own connections get the messages at once
-    (``publish_here``), everyone else's through the notifier."""
+    (``publish_here``), connections elsewhere through the notifier."""
     if settings.NOTIFIER_ADDR:
         served = [
             item._replace(here=publish_here(item.member_ids, new_message_event(item.message, item.origin), item.origin))
             for item in messages
         ]
-        await async_notifier().send_messages(served)
+        if rest := await _needed_elsewhere(served):
+            await async_notifier().send_messages(rest)
     else:
         await deliver_messages(messages)
+
+
+async def _needed_elsewhere(served: list[CommittedMessage]) -> list[CommittedMessage]:
+    """The messages a member still needs on a connection this gateway does not
+    serve, in one store round trip; all of them if that cannot be told (the
+    notifier then decides, as it always can)."""
+    if any(item.here is None for item in served):
+        return served
+    users = list(dict.fromkeys(uid for item in served for uid in item.member_ids))
+    covered = {cid for item in served if item.here for cid in item.here.connections}
+    try:
+        elsewhere = await store.connected_elsewhere(users, covered)
+    except kv.STORE_ERRORS as error:
+        logger.warning("connection check failed (%r); the notifier decides", error)
+        return served
+    return [item for item in served if not elsewhere.isdisjoint(item.member_ids)]
 
 
 def on_message_updated(*, message: dict[str, Any], member_ids: list[str], **_: Any) -> None:

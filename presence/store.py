@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -218,6 +218,32 @@ async def aread_statuses(user_ids: list[str]) -> dict[str, UserStatus]:
     if not user_ids:
         return {}
     return _statuses(user_ids, await kv.async_client().mget(_status_keys(user_ids)))
+
+
+# The users (KEYS: their connection sets) with a live connection outside the
+# ARGV connection ids; their indexes, from 1.
+_ELSEWHERE = kv.register_script("""
+local here = {}
+for _, cid in ipairs(ARGV) do here[cid] = true end
+local out = {}
+for j = 1, #KEYS do
+  for _, cid in ipairs(redis.call('SMEMBERS', KEYS[j])) do
+    if not here[cid] then
+      out[#out + 1] = j
+      break
+    end
+  end
+end
+return out
+""")
+
+
+async def connected_elsewhere(user_ids: Sequence[str], covered: Iterable[str]) -> set[str]:
+    """The users among ``user_ids`` with a live connection whose id is not in ``covered`` (one round trip)."""
+    if not user_ids:
+        return set()
+    found = await _ELSEWHERE([connections_key(uid) for uid in user_ids], sorted(covered))
+    return {user_ids[int(j) - 1] for j in found}
 
 
 async def live_connection_counts(user_ids: list[str]) -> dict[str, int]:

@@ -126,3 +126,18 @@ def test_online_map_reads_the_store_in_one_call() -> None:
     asyncio.run(store.connection_opened(user, "c"))
     assert online_map([user, other]) == {user: True, other: False}
     assert online_map([]) == {}
+
+
+async def test_connected_elsewhere_names_users_with_a_connection_outside_the_covered_ones() -> None:
+    here_only, also_elsewhere, elsewhere_only, offline = (str(uuid.uuid4()) for _ in range(4))
+    opened = [(here_only, "h1"), (also_elsewhere, "h2"), (also_elsewhere, "e1"), (elsewhere_only, "e2")]
+    for user, conn in opened:
+        await store.connection_opened(user, conn)
+    try:
+        users = [here_only, also_elsewhere, elsewhere_only, offline]
+        assert await store.connected_elsewhere(users, {"h1", "h2"}) == {also_elsewhere, elsewhere_only}
+        assert await store.connected_elsewhere(users, {"h1", "h2", "e1", "e2"}) == set()
+        assert await store.connected_elsewhere([], {"h1"}) == set()
+    finally:
+        for user, conn in opened:
+            await store.connection_closed(user, conn)
