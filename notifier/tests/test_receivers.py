@@ -102,3 +102,24 @@ async def test_a_second_device_elsewhere_still_gets_the_senders_message(sockets:
     assert await sockets.texts(bobs) == ["hello"]
     assert await sockets.texts(alices_laptop) == ["hello"]
     assert await notified(item)
+
+
+async def test_when_the_store_cannot_tell_every_message_goes_to_the_notifier(sockets: Sockets, settings: Any) -> None:
+    alice, bob, carol = (str(uuid.uuid4()) for _ in range(3))
+    sending = await sockets.open(alice, here=True)
+    await sockets.open(bob, here=True)
+    carols_elsewhere = await sockets.open(carol, here=False)
+    warm_up = committed(alice, [alice, carol], sending, "the notifier is connected")
+    await on_messages_committed(messages=[warm_up])
+    assert await sockets.texts(carols_elsewhere) == ["the notifier is connected"]
+    local = committed(alice, [alice, bob], sending, "to bob")
+
+    loop = asyncio.get_running_loop()
+    working = kv._async_clients.pop(loop)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens: this loop's next client fails
+    try:
+        await on_messages_committed(messages=[local])
+    finally:
+        await kv._async_clients.pop(loop).aclose()
+        kv._async_clients[loop] = working
+    assert await notified(local)  # the notifier (its own connection) had it
