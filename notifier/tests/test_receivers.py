@@ -36,7 +36,7 @@ class Sockets:
         return channel
 
     async def texts(self, channel: str) -> list[str]:
-        texts = []
+        texts: list[str] = []
         while True:
             try:
                 event = await asyncio.wait_for(self.layer.receive(channel), 0.3)
