@@ -27,6 +27,12 @@ Three costs of Django's own handler under ASGI, measured on the api
   streamed, ``close()`` run in the one hop; the response's bytes are sent
   from the event loop after the database connection went back to the pool. A
   streamed response is closed after it is sent, as Django does.
+
+The health probes (``/health/live``, ``/health/ready``) have threads of their
+own, as many as the requests: a probe never queues behind requests that hold
+every request thread (a slow query, a lock wait), so an orchestrator does not
+restart a process that is busy but alive, nor take it out of service while its
+dependencies answer.
 """
 
 from __future__ import annotations
@@ -43,6 +49,16 @@ from django.core.handlers.base import BaseHandler
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
+# Paths served by the probe threads (neonchat/urls.py; no trailing-slash variant is routed).
+PROBES = frozenset({"/health/live", "/health/ready"})
+
+
+def _path_info(scope: Any) -> str:
+    """The path as Django routes it: without the mount point (``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path.removeprefix(root) if root and path.startswith(root) else path
+
 
 class PooledASGIHandler(ASGIHandler):
     def __init__(self, threads: int) -> None:
@@ -50,7 +66,7 @@ class PooledASGIHandler(ASGIHandler):
         self.sync_handler = BaseHandler()
         self.sync_handler.load_middleware(is_async=False)
         self.threads = threads
-        self._idle: asyncio.Queue[ThreadPoolExecutor] | None = None
+        self._idle: dict[str, asyncio.Queue[ThreadPoolExecutor]] = {}
 
     def _respond(self, scope: Any, body_file: Any) -> HttpResponseBase:
         """A request's sync work in its thread: Django's steps of ``handle`` and ``run_get_response``
@@ -72,7 +88,7 @@ class PooledASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         try:
-            idle = self._executors()
+            idle = self._executors("probe" if _path_info(scope) in PROBES else "request")
             executor = await idle.get()
             try:
                 async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg]
@@ -93,13 +109,14 @@ class PooledASGIHandler(ASGIHandler):
             if response.streaming:  # request_finished even when the send fails
                 await sync_to_async(response.close, thread_sensitive=True)()
 
-    def _executors(self) -> asyncio.Queue[ThreadPoolExecutor]:
+    def _executors(self, kind: str) -> asyncio.Queue[ThreadPoolExecutor]:
         # Created on first use, inside the server's event loop.
-        if self._idle is None:
-            self._idle = asyncio.Queue()
+        idle = self._idle.get(kind)
+        if idle is None:
+            idle = self._idle[kind] = asyncio.Queue()
             for index in range(self.threads):
-                self._idle.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{index}"))
-        return self._idle
+                idle.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{kind}-{index}"))
+        return idle
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from django.core.signals import request_finished, request_started
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import path
 
 from neonchat.handlers import PooledASGIHandler
@@ -29,7 +29,18 @@ def _streamed(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(_chunks())
 
 
-urlpatterns = [path("streamed", _streamed), *neonchat_urls]  # this module as the urlconf (the urls marker)
+_unstuck = threading.Event()
+_stuck_count = threading.Semaphore(0)
+
+
+def _stuck(request: HttpRequest) -> HttpResponse:
+    """A request holding its thread: a slow query, a lock wait."""
+    _stuck_count.release()
+    _unstuck.wait(timeout=30)
+    return HttpResponse(b"done")
+
+
+urlpatterns = [path("streamed", _streamed), path("stuck", _stuck), *neonchat_urls]  # the urls marker's urlconf
 
 
 @contextmanager
@@ -111,7 +122,7 @@ async def test_sync_request_code_runs_on_the_pool_and_requests_overlap() -> None
     request_started.connect(record)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=handler), base_url="http://127.0.0.1") as http:
-            await http.get("/health/live")  # warm up the pool
+            await http.get("/")  # warm up the pool
             before = threading.active_count()
             replies = await asyncio.gather(*(http.get("/") for _ in range(30)))
             after = threading.active_count()
@@ -149,6 +160,27 @@ async def test_a_request_waiting_for_its_body_holds_no_thread() -> None:
         assert reply.status_code == 200
     finally:
         slow.cancel()
+
+
+@pytest.mark.urls(__name__)
+async def test_the_health_probes_answer_while_every_request_thread_is_held() -> None:
+    handler = PooledASGIHandler(threads=2)
+    _unstuck.clear()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=handler), base_url="http://127.0.0.1") as http:
+        stuck = [asyncio.create_task(http.get("/stuck")) for _ in range(3)]  # two hold the threads, one waits
+        try:
+            for _ in range(2):
+                assert await asyncio.to_thread(_stuck_count.acquire, timeout=10)
+            live = await asyncio.wait_for(http.get("/health/live"), timeout=10)
+            ready = await asyncio.wait_for(http.get("/health/ready"), timeout=10)
+            assert not any(task.done() for task in stuck)  # the requests still hold both threads
+        finally:
+            _unstuck.set()
+        replies = await asyncio.wait_for(asyncio.gather(*stuck), timeout=10)
+        assert await asyncio.to_thread(_stuck_count.acquire, timeout=10)  # the third ran once a thread was free
+    assert (live.status_code, live.json()) == (200, {"status": "alive"})
+    assert ready.json()["checks"]["database"] == "healthy"
+    assert [reply.content for reply in replies] == [b"done"] * 3
 
 
 async def test_only_http_is_handled() -> None:
