@@ -24,7 +24,6 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(_reinstall_sqlite_search, sender=self, dispatch_uid="messaging.search.sqlite")
         # The heartbeat's offline/back-online callbacks tell the partners.
-        from messaging import metrics, presence  # noqa: PLC0415 - apps must be loaded first
+        from messaging import presence  # noqa: PLC0415 - apps must be loaded first
 
         presence.connect()
-        metrics.connect()

@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -43,7 +43,7 @@ from django.conf import settings
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from messaging.metrics import send_batch_size
+from messaging.metrics import count_sent, rejections_counted, send_batch_size
 from messaging.models import Message
 from messaging.payloads import message_fields, message_payload
 from messaging.services import message_send, validate_text
@@ -110,7 +110,8 @@ JOIN messages m ON m.sender_id = (r->>2)::uuid AND m.request_id = (r->>4)::uuid
 #    change committed before is seen, a later one waits for this commit and its
 #    event message follows these messages in seq. No cache to invalidate.
 _FETCH_MEMBERS = (
-    "SELECT chat_id, array_agg(user_id) FROM chat_members WHERE chat_id = ANY(%(chats)s::uuid[]) GROUP BY chat_id"
+    "SELECT c.id, c.kind, ARRAY(SELECT cm.user_id FROM chat_members cm WHERE cm.chat_id = c.id) "
+    "FROM chats c WHERE c.id = ANY(%(chats)s::uuid[])"
 )
 
 # The send path's connections run only the statements above, over at most
@@ -124,7 +125,14 @@ _PLANNER = "-c enable_hashjoin=off -c enable_mergejoin=off -c enable_seqscan=off
 # (sender, request_id) to another chat commits first, under another chat's lock.
 _RETRYABLE = (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected)
 
-SendResult = tuple[dict[str, Any], list[str], bool]  # (message payload, member ids, created)
+
+class SendResult(NamedTuple):
+    message: dict[str, Any]  # the payload
+    member_ids: list[str]
+    created: bool  # False: the original of a repeated request_id
+    chat_kind: str
+
+
 Key = tuple[uuid.UUID, uuid.UUID]  # (sender_id, request_id)
 
 
@@ -158,12 +166,12 @@ def _outcome(send: Send, row: Sequence[Any] | None) -> SendResult | BaseExceptio
         return NotFound("Chat not found.", code="chat_not_found")
     if row[1] != send.chat_id:
         return Conflict("This request_id was already used for another chat.", code="request_id_reused")
-    message_id, chat_id, sender_id, text, seq, _, created_at, updated_at, deleted_at, members = row
+    message_id, chat_id, sender_id, text, seq, _, created_at, updated_at, deleted_at, members, chat_kind = row
     payload = message_fields(
         message_id=message_id, chat_id=chat_id, sender_id=sender_id, text=text, seq=seq,
         created_at=created_at, updated_at=updated_at, deleted_at=deleted_at,
     )  # fmt: skip
-    return payload, members, message_id == send.id
+    return SendResult(payload, members, message_id == send.id, chat_kind)
 
 
 def conninfo(options: str = "") -> str:
@@ -187,8 +195,8 @@ async def _store(pool: AsyncConnectionPool, batch: list[Send]) -> dict[Key, Sequ
         await conn.execute(_SEND_BATCH, {"rows": rows})
         cursor = await conn.execute(_FETCH_SENT, {"rows": rows})
         members = await conn.execute(_FETCH_MEMBERS, {"chats": locked})
-    recipients = {chat_id: [str(uid) for uid in ids] for chat_id, ids in await members.fetchall()}
-    return {(row[2], row[5]): (*row, recipients.get(row[1], [])) for row in await cursor.fetchall()}
+    chats = {chat_id: ([str(uid) for uid in ids], kind) for chat_id, kind, ids in await members.fetchall()}
+    return {(row[2], row[5]): (*row, *chats.get(row[1], ([], ""))) for row in await cursor.fetchall()}
 
 
 class SendBatcher:
@@ -234,8 +242,11 @@ class SendBatcher:
         committed = []
         for send, outcome in zip(batch, outcomes, strict=True):
             _resolve(send, outcome)
-            if not isinstance(outcome, BaseException) and outcome[2]:
-                committed.append(CommittedMessage(outcome[0], outcome[1], send.origin))
+            if isinstance(outcome, BaseException):
+                continue
+            count_sent(outcome.chat_kind, "created" if outcome.created else "duplicate")
+            if outcome.created:
+                committed.append(CommittedMessage(outcome.message, outcome.member_ids, send.origin))
         if committed:
             await _announce(committed)
 
@@ -322,12 +333,15 @@ async def message_send_async(
 
     The connection it came from (``realtime.origin_var``) is not sent its own message.
     """
-    validate_text(text)
-    # Not ``connection.vendor``: Django's connection proxy on the event loop goes
-    # through asgiref's context-local lookup, a measurable cost on every send.
-    if settings.EMBEDDED_DATABASE:
-        if not await take_token("ws", str(sender_id), float(settings.WS_MESSAGES_PER_SECOND)):
+    with rejections_counted():
+        validate_text(text)
+        # Not ``connection.vendor``: Django's connection proxy on the event loop goes
+        # through asgiref's context-local lookup, a measurable cost on every send.
+        if settings.EMBEDDED_DATABASE and not await take_token(
+            "ws", str(sender_id), float(settings.WS_MESSAGES_PER_SECOND)
+        ):
             raise RateLimited("too many messages; slow down")
+    if settings.EMBEDDED_DATABASE:  # message_send counts its own outcome
         message, created = await db_call(message_send)(
             sender_id=sender_id, chat_id=chat_id, text=text, request_id=request_id
         )
@@ -336,5 +350,6 @@ async def message_send_async(
     if batcher.pool.closed:
         await batcher.pool.open(wait=False)
     send = Send(sender_id, chat_id, text, request_id, origin_var.get(), asyncio.get_running_loop().create_future())
-    payload, _, created = await batcher.submit(send)
-    return payload, created
+    with rejections_counted():  # the batch counts what it stored or replayed
+        result = await batcher.submit(send)
+    return result.message, result.created

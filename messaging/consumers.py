@@ -29,7 +29,7 @@ from django.db import DatabaseError
 from accounts.selectors import user_from_token
 from chats.selectors import chat_others, membership_get
 from messaging.batching import message_send_async
-from messaging.metrics import delivery_latency, messages_sent, websocket_connections, ws_errors
+from messaging.metrics import delivery_latency, websocket_connections, ws_errors
 from messaging.presence import presence_changed, went_offline
 from messaging.services import chat_mark_read
 from messaging.stalls import stall_watch
@@ -428,14 +428,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("invalid_field", "text must be a string", echo)
         with in_flight():  # a shutdown now waits for this ack
             try:
-                message, created = await message_send_async(
+                message, _ = await message_send_async(
                     sender_id=uuid.UUID(self.user_id), chat_id=chat_id, text=text, request_id=request_id
                 )
-            except ApplicationError as error:
-                messages_sent.labels("direct", "rejected").inc()
+            except ApplicationError as error:  # counted by the service, as every outcome of a send
                 raise FrameError(error.code, error.message, echo) from None
-            if not created:  # a stored message is counted by messaging.metrics, whatever its transport
-                messages_sent.labels("direct", "duplicate").inc()
             ack = {"type": "message_sent", "request_id": echo, "status": "delivered", "message": message}
             await self._send_json(ack)
 

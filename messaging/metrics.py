@@ -1,13 +1,19 @@
 """Prometheus metrics of the messaging path (spec section 7.2)."""
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from messaging.signals import CommittedMessage, message_committed, messages_committed
+from neonchat.errors import ApplicationError
 
-# status "created": every stored message, whichever transport sent it (the
-# receivers below); "duplicate" and "rejected": WebSocket sends (the consumer).
+# Counted by the service layer, whichever transport sent the message (REST,
+# WebSocket, a group's event message): status "created" once the message is
+# committed, "duplicate" for a repeated request_id (answered with the original),
+# both with the chat's kind ("direct" or "group"); "rejected" for a send the
+# service refused before any chat was written (not a member, bad text, a
+# request_id used for another chat, the WebSocket message rate), chat_type
+# "unknown".
 messages_sent = Counter("chat_messages_sent_total", "Messages sent", ["chat_type", "status"])
 websocket_connections = Gauge(
     "websocket_connections_current", "Current number of WebSocket connections", multiprocess_mode="livesum"
@@ -25,14 +31,15 @@ send_batch_size = Histogram(
 )
 
 
-def count_committed(**_: Any) -> None:
-    messages_sent.labels("direct", "created").inc()
+def count_sent(chat_kind: str, status: str) -> None:
+    messages_sent.labels(chat_kind, status).inc()
 
 
-async def count_committed_batch(*, messages: list[CommittedMessage], **_: Any) -> None:
-    messages_sent.labels("direct", "created").inc(len(messages))
-
-
-def connect() -> None:
-    message_committed.connect(count_committed, dispatch_uid="messaging.metrics.committed")
-    messages_committed.connect(count_committed_batch, dispatch_uid="messaging.metrics.committed_batch")
+@contextmanager
+def rejections_counted() -> Iterator[None]:
+    """Count a send the service refuses (an ``ApplicationError``) once, whichever transport asked."""
+    try:
+        yield
+    except ApplicationError:
+        messages_sent.labels("unknown", "rejected").inc()
+        raise

@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from chats.models import Chat, ChatMember
 from chats.selectors import membership_get
+from messaging.metrics import count_sent, rejections_counted
 from messaging.models import Message
 from messaging.payloads import message_payload
 from messaging.signals import chat_read, message_committed, message_deleted, message_updated
@@ -52,7 +53,7 @@ def validate_text(text: str) -> str:
 # comes back and the send is retried behind an explicit lock (_store).
 _SEND_STATEMENT = """
 WITH seen AS (
-    SELECT c.members_version,
+    SELECT c.members_version, c.kind,
            CASE WHEN c.kind = 'group'
                 THEN ARRAY(SELECT cm.user_id FROM chat_members cm WHERE cm.chat_id = c.id)
                 ELSE ARRAY[c.user_low_id, c.user_high_id] END AS members
@@ -72,7 +73,7 @@ WITH seen AS (
     WHERE chat_members.chat_id = %(chat)s AND chat_members.user_id = %(sender)s
       AND chat_members.last_read_seq < inserted.seq
 )
-SELECT last_seq, (SELECT members FROM seen) FROM bumped
+SELECT last_seq, (SELECT members FROM seen), (SELECT kind FROM seen) FROM bumped
 """
 
 # Other databases (SQLite in embedded mode, one writer): the same steps, inside atomic().
@@ -92,7 +93,7 @@ def _db_uuid(value: uuid.UUID) -> str | uuid.UUID:
 
 
 def _replay(sender_id: uuid.UUID, chat_id: uuid.UUID, request_id: uuid.UUID) -> Message | None:
-    existing = Message.objects.filter(sender_id=sender_id, request_id=request_id).first()
+    existing = Message.objects.select_related("chat").filter(sender_id=sender_id, request_id=request_id).first()
     if existing is not None and existing.chat_id != chat_id:
         raise Conflict("This request_id was already used for another chat.", code="request_id_reused")
     return existing
@@ -134,12 +135,13 @@ def _store_step_by_step(message: Message) -> Row | None:
         last_read_seq=message.seq
     )
     if row[1] == Chat.Kind.GROUP:
-        return row[0], list(ChatMember.objects.filter(chat_id=message.chat_id).values_list("user_id", flat=True))
-    return row[0], [row[2], row[3]]
+        members = list(ChatMember.objects.filter(chat_id=message.chat_id).values_list("user_id", flat=True))
+        return row[0], members, row[1]
+    return row[0], [row[2], row[3]], row[1]
 
 
 def _store(message: Message) -> Row | None:
-    """``(seq, member ids)`` of the stored message, or ``None`` if the sender is not a member."""
+    """``(seq, member ids, chat kind)`` of the stored message, or ``None`` if the sender is not a member."""
     if connection.vendor != "postgresql":
         with transaction.atomic():
             return _store_step_by_step(message)
@@ -168,10 +170,13 @@ def _insert(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request_id: 
     message.seq = int(row[0])
     payload = message_payload(message)
     members = [str(uuid.UUID(str(uid))) for uid in row[1]]
-    origin = origin_var.get()
-    transaction.on_commit(
-        lambda: message_committed.send(sender=Message, message=payload, member_ids=members, origin=origin)
-    )
+    origin, chat_kind = origin_var.get(), str(row[2])
+
+    def committed() -> None:
+        count_sent(chat_kind, "created")
+        message_committed.send(sender=Message, message=payload, member_ids=members, origin=origin)
+
+    transaction.on_commit(committed)
     return message
 
 
@@ -183,14 +188,16 @@ def message_send(*, sender_id: uuid.UUID, chat_id: uuid.UUID, text: str, request
     kept (the seq increment included) and the original is returned.
     The WebSocket path sends many at once: ``messaging.batching``.
     """
-    validate_text(text)
-    try:
-        return _insert(sender_id=sender_id, chat_id=chat_id, text=text, request_id=request_id), True
-    except IntegrityError:
-        existing = _replay(sender_id, chat_id, request_id)
-        if existing is None:
-            raise
-        return existing, False
+    with rejections_counted():
+        validate_text(text)
+        try:
+            return _insert(sender_id=sender_id, chat_id=chat_id, text=text, request_id=request_id), True
+        except IntegrityError:
+            existing = _replay(sender_id, chat_id, request_id)
+            if existing is None:
+                raise
+            count_sent(existing.chat.kind, "duplicate")
+            return existing, False
 
 
 def _message_for_change(*, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, moderate: bool) -> Message:
@@ -276,7 +283,12 @@ def event_message_store(*, chat: Chat, actor_id: uuid.UUID, event: dict[str, Any
         last_read_seq=message.seq
     )
     payload = message_payload(message)
-    transaction.on_commit(lambda: message_committed.send(sender=Message, message=payload, member_ids=member_ids))
+
+    def committed() -> None:
+        count_sent(chat.kind, "created")
+        message_committed.send(sender=Message, message=payload, member_ids=member_ids)
+
+    transaction.on_commit(committed)
     return message
 
 

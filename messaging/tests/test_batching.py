@@ -90,9 +90,9 @@ async def test_waiting_sends_go_in_one_batch_with_gap_free_seq_in_arrival_order(
             results = await submit_all(batcher, sends)
     finally:
         await batcher.close()
-    assert all(created for _, _, created in results)
-    assert [payload["seq"] for payload, _, _ in results] == list(range(1, 21))  # arrival order
-    assert [payload["text"] for payload, _, _ in results] == [f"m{i}" for i in range(20)]
+    assert all(created for _, _, created, _ in results)
+    assert [payload["seq"] for payload, *_ in results] == list(range(1, 21))  # arrival order
+    assert [payload["text"] for payload, *_ in results] == [f"m{i}" for i in range(20)]
     assert await seqs(chat) == list(range(1, 21))
     assert [len(b) for b in committed.batches] == [20]  # all waited at the same moment
     assert sorted(results[0][1]) == sorted([str(alice.pk), str(bob.pk)])
@@ -113,7 +113,7 @@ async def test_a_lone_send_goes_at_once_and_the_next_batch_grows_while_one_is_in
     finally:
         await batcher.close()
     assert [len(b) for b in committed.batches] == [1, 1, 9]
-    assert [payload["seq"] for payload, _, _ in rest] == list(range(3, 12))
+    assert [payload["seq"] for payload, *_ in rest] == list(range(3, 12))
 
 
 async def test_repeats_within_and_across_batches_are_stored_and_announced_once() -> None:
@@ -126,9 +126,9 @@ async def test_repeats_within_and_across_batches_are_stored_and_announced_once()
             again = await submit_all(batcher, [send(alice, chat, "x", rid)])
     finally:
         await batcher.close()
-    ids = {payload["id"] for payload, _, _ in first + again}
+    ids = {payload["id"] for payload, *_ in first + again}
     assert len(ids) == 1
-    assert [created for _, _, created in first + again] == [True, False, False]
+    assert [created for _, _, created, _ in first + again] == [True, False, False]
     assert await seqs(chat) == [1]
     assert sum(len(b) for b in committed.batches) == 1
 
@@ -168,7 +168,7 @@ async def test_two_gateways_sending_to_one_chat_at_once_keep_seq_gap_free() -> N
     finally:
         for gateway in gateways:
             await gateway.close()
-    assert sorted(payload["seq"] for payload, _, _ in results) == list(range(1, 201))
+    assert sorted(payload["seq"] for payload, *_ in results) == list(range(1, 201))
     assert await seqs(chat) == list(range(1, 201))
 
 
@@ -218,7 +218,7 @@ async def test_a_repeat_committed_while_the_batch_waits_on_the_chat_lock_is_seen
         await asyncio.sleep(0.3)  # the batch now waits on the row lock
         assert not pending.done()
         await asyncio.to_thread(other.commit)
-        (repeat, repeat_members, created), fresh = await asyncio.wait_for(pending, 10)
+        (repeat, repeat_members, created, _), fresh = await asyncio.wait_for(pending, 10)
     finally:
         other.close()
         await batcher.close()
