@@ -18,6 +18,7 @@ import fakeredis
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 # What a call to the store raises when the store (or the connection to it) fails:
 # the one list every caller catches (fail open, 503, or log and retry).
@@ -103,11 +104,31 @@ class StoreScript:
         return await self._script(keys=keys, args=args, client=async_client())
 
     async def many(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Each ``(keys, args)`` run in turn, all in one round trip (a pipeline, not a transaction)."""
-        pipe = async_client().pipeline(transaction=False)
+        """Each ``(keys, args)`` run in turn, all in one round trip (a pipeline, not a transaction).
+
+        ``EVALSHA`` straight away: redis-py's pipeline would first ask ``SCRIPT EXISTS``, a
+        round trip of its own on every call. A call Redis answers ``NOSCRIPT`` (it lost its
+        scripts: a restart) was not run; the script is loaded and those calls go again.
+        """
+        if not calls:
+            return []
+        client = async_client()
+        results = await self._pipeline(client, calls)
+        lost = [index for index, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if lost:
+            await client.script_load(self._script.script)
+            for index, result in zip(lost, await self._pipeline(client, [calls[i] for i in lost]), strict=True):
+                results[index] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _pipeline(self, client: aredis.Redis, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
         for keys, args in calls:
-            await self._script(keys=keys, args=args, client=pipe)  # queued
-        return list(await pipe.execute())
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
 
 
 def register_script(source: str) -> StoreScript:

@@ -46,3 +46,24 @@ async def test_many_calls_of_a_script_unknown_to_redis_go_in_one_pipeline_in_ord
     calls = [([f"k{i}"], [i]) for i in range(50)]
     assert await echo.many(calls) == [[f"k{i}", str(i)] for i in range(50)]
     assert await echo.many([]) == []
+
+
+def _script_exists_calls() -> int:
+    stats = kv.sync_client().info("commandstats")
+    return int(stats.get("cmdstat_script|exists", {}).get("calls", 0))
+
+
+async def test_many_calls_of_a_loaded_script_are_one_round_trip() -> None:
+    echo = kv.register_script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")
+    await echo.many([(["warm"], [0])])  # loaded
+    asked = _script_exists_calls()
+    assert await echo.many([(["a"], [1]), (["b"], [2])]) == [["a", "1"], ["b", "2"]]
+    assert _script_exists_calls() == asked  # no SCRIPT EXISTS before the pipeline
+
+
+async def test_an_error_of_one_call_is_raised() -> None:
+    failing = kv.register_script(
+        f"-- {uuid.uuid4()}\nif ARGV[1] == 'bad' then return redis.error_reply('nope') end return 1"
+    )
+    with pytest.raises(redis.ResponseError, match="nope"):
+        await failing.many([(["k"], ["good"]), (["k"], ["bad"])])
